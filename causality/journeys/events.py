@@ -1,0 +1,299 @@
+"""Build `Journeys` from a long event log: validation, identity stitching, journey windows."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from causality._validation import raise_for_rows, to_timedelta
+from causality.errors import ConfigurationError, DataWarning, JourneyValidationError
+from causality.journeys.core import Journeys
+from causality.journeys.identity import stitch_identities
+from causality.journeys.timestamps import parse_timestamps
+
+#: Event types that only link identities; they are dropped without a warning.
+IDENTITY_EVENT_TYPES = frozenset({"identify", "alias", "login"})
+
+
+def journeys_from_events(
+    events: pd.DataFrame,
+    *,
+    user: str = "user_id",
+    anonymous: str = "anonymous_id",
+    timestamp: str = "timestamp",
+    event_type: str = "event_type",
+    channel: str = "channel",
+    value: str = "value",
+    offline: str = "offline",
+    lookback: str | pd.Timedelta | None = "30D",
+    conversion_types: Sequence[str] = ("conversion",),
+    touch_types: Sequence[str] = ("touch",),
+) -> Journeys:
+    """Build journeys from an event log; see `Journeys.from_events` for the full contract."""
+    if not isinstance(events, pd.DataFrame):
+        raise JourneyValidationError(
+            f"events must be a pandas DataFrame with one row per event; got "
+            f"{type(events).__name__}. Fix: read your file with ca.io.read_events(path) or "
+            "pandas.read_csv / read_parquet first."
+        )
+    lookback_delta = to_timedelta("lookback", lookback, allow_none=True)
+    conversion_types = _type_set("conversion_types", conversion_types)
+    touch_types = _type_set("touch_types", touch_types)
+    if conversion_types & touch_types:
+        raise ConfigurationError(
+            f"conversion_types and touch_types overlap: {sorted(conversion_types & touch_types)}"
+        )
+    roles = {
+        "user": user,
+        "anonymous": anonymous,
+        "timestamp": timestamp,
+        "event_type": event_type,
+        "channel": channel,
+        "value": value,
+        "offline": offline,
+    }
+    _check_columns(events, roles)
+    if len(events) == 0:
+        raise JourneyValidationError(
+            "events is empty: there is nothing to attribute. Fix: pass an event log with touch "
+            "and conversion rows."
+        )
+
+    kinds = events[event_type].astype("string")
+    is_touch = kinds.isin(touch_types).to_numpy(dtype=bool, na_value=False)
+    is_conv = kinds.isin(conversion_types).to_numpy(dtype=bool, na_value=False)
+    _warn_other_event_types(kinds, is_touch | is_conv, event_type)
+
+    times = parse_timestamps(events, timestamp)
+    person, person_labels = stitch_identities(events, user=user, anonymous=anonymous, times=times)
+
+    channel_codes, channel_names = _touch_channels(events, channel, is_touch)
+    conv_value = _conversion_values(events, value, is_conv, event_type)
+    offline_flag = _offline_flags(events, offline, is_conv)
+
+    keep = np.flatnonzero(is_touch | is_conv)
+    if not is_conv.any():
+        raise JourneyValidationError(
+            f"no conversions: no row has {event_type!r} in {sorted(conversion_types)}, so there "
+            f"is nothing to attribute. Fix: pass conversion_types=[...] naming your conversion "
+            f"event types (found: {sorted(kinds.dropna().unique().tolist())[:10]})."
+        )
+    # Sort by person, then time; ties keep input order (both sorts are stable).
+    order = keep[np.argsort(times[keep], kind="stable")]
+    order = order[np.argsort(person[order], kind="stable")]
+    p, t, conv = person[order], times[order], is_conv[order]
+
+    new_segment = np.ones(len(order), dtype=bool)
+    new_segment[1:] = (p[1:] != p[:-1]) | conv[:-1]
+    segment = np.cumsum(new_segment) - 1
+    seg_last = np.append(np.flatnonzero(new_segment)[1:], len(order)) - 1
+    ref_time = t[seg_last][segment]  # conversion time, or the last touch of the segment
+    in_window = ~conv if lookback_delta is None else ~conv & (t >= ref_time - lookback_delta.value)
+    n_segments = int(segment[-1]) + 1 if len(order) else 0
+    touches_per_segment = np.bincount(segment[in_window], minlength=n_segments)
+    seg_converts = conv[seg_last]
+    seg_value = conv_value[order][seg_last]
+
+    unattributed = seg_converts & (touches_per_segment == 0)
+    journey_segments = np.flatnonzero(touches_per_segment > 0)
+    kept_rows = order[in_window]
+    offsets = np.concatenate([[0], np.cumsum(touches_per_segment[journey_segments])])
+
+    first_touch = kept_rows[offsets[:-1]]
+    attributes = _journey_attributes(
+        events,
+        roles,
+        first_touch,
+        person_labels[person[first_touch]],
+        offline_flag[order][seg_last][journey_segments] & seg_converts[journey_segments],
+    )
+    converted = seg_converts[journey_segments].astype(np.float64)
+    window = (pd.Timestamp(t.min(), tz="UTC"), pd.Timestamp(t.max(), tz="UTC"))
+    return Journeys(
+        channels=channel_names,
+        codes=channel_codes[kept_rows],
+        offsets=offsets,
+        conversions=converted,
+        value=np.where(converted > 0, seg_value[journey_segments], 0.0),
+        nulls=1.0 - converted,
+        times=times[kept_rows].astype("datetime64[ns]"),
+        conversion_times=ref_time[seg_last][journey_segments].astype("datetime64[ns]"),
+        attributes=attributes,
+        unattributed_conversions=float(unattributed.sum()),
+        unattributed_value=float(seg_value[unattributed].sum()),
+        window=window,
+        lookback=lookback_delta,
+    )
+
+
+def _type_set(name: str, types: Sequence[str]) -> frozenset[str]:
+    if isinstance(types, str):
+        types = (types,)
+    try:
+        out = frozenset(str(t) for t in types)
+    except TypeError:
+        out = frozenset()
+    if not out:
+        raise ConfigurationError(f"{name} must name at least one event type, e.g. ('conversion',)")
+    return out
+
+
+def _check_columns(events: pd.DataFrame, roles: dict[str, str]) -> None:
+    available = list(map(str, events.columns))
+    for role in ("timestamp", "event_type"):
+        if roles[role] not in events.columns:
+            raise JourneyValidationError(
+                f"missing column {roles[role]!r} (the {role} of each event). Fix: rename your "
+                f"column to {roles[role]!r} or pass {role}='your_column'. Available: {available}"
+            )
+    if roles["user"] not in events.columns and roles["anonymous"] not in events.columns:
+        raise JourneyValidationError(
+            f"missing both {roles['user']!r} and {roles['anonymous']!r}: each event needs a user "
+            f"id or an anonymous id. Fix: pass user='your_column' (and/or anonymous=...). "
+            f"Available: {available}"
+        )
+
+
+def _warn_other_event_types(kinds: pd.Series, used: np.ndarray, event_type: str) -> None:
+    other = ~used & ~kinds.isin(IDENTITY_EVENT_TYPES).to_numpy(dtype=bool, na_value=False)
+    if other.any():
+        counts = kinds[other].value_counts(dropna=False).head(5)
+        shown = ", ".join(f"{k!r}: {v:,}" for k, v in counts.items())
+        warnings.warn(
+            f"ignored {int(other.sum()):,} events whose {event_type!r} is neither a touch nor a "
+            f"conversion type ({shown}); they serve identity stitching only. Pass "
+            "touch_types=/conversion_types= to use them.",
+            DataWarning,
+            stacklevel=4,
+        )
+
+
+def _touch_channels(
+    events: pd.DataFrame, channel: str, is_touch: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    if channel not in events.columns:
+        if is_touch.any():
+            raise JourneyValidationError(
+                f"missing column {channel!r}: touch events need a channel. Fix: pass "
+                f"channel='your_column'. Available: {list(map(str, events.columns))}"
+            )
+        return np.full(len(events), -1, dtype=np.int32), []
+    col = events[channel]
+    missing = col.isna().to_numpy() & is_touch
+    if not missing.all():
+        as_text = col.astype("string")
+        missing |= is_touch & (as_text.str.strip() == "").to_numpy(dtype=bool, na_value=False)
+    raise_for_rows(
+        events,
+        missing,
+        column=channel,
+        rule="touch events with an empty or missing channel",
+        fix="fill the channel (e.g. 'Unknown') or drop those rows before building journeys",
+        show=[channel],
+    )
+    codes = np.full(len(events), -1, dtype=np.int32)
+    touch_values = col[is_touch]
+    if isinstance(touch_values.dtype, pd.CategoricalDtype):
+        touch_values = touch_values.astype(touch_values.cat.categories.dtype)
+    sub_codes, names = pd.factorize(touch_values.astype(str), sort=True)
+    codes[is_touch] = sub_codes
+    return codes, [str(n) for n in names]
+
+
+def _conversion_values(
+    events: pd.DataFrame, value: str, is_conv: np.ndarray, event_type: str
+) -> np.ndarray:
+    if value not in events.columns:
+        return np.where(is_conv, 1.0, 0.0)
+    raw = events[value]
+    numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad_text = is_conv & np.isnan(numeric) & raw.notna().to_numpy()
+    raise_for_rows(
+        events,
+        bad_text,
+        column=value,
+        rule="conversion values that are not numbers",
+        fix="convert the column to numbers (e.g. strip currency symbols)",
+        show=[event_type, value],
+    )
+    raise_for_rows(
+        events,
+        is_conv & np.isnan(numeric),
+        column=value,
+        rule="conversions with a missing value",
+        fix="fill missing conversion values (e.g. with 0 or 1) or drop the value column to count "
+        "every conversion as 1",
+        show=[event_type, value],
+    )
+    raise_for_rows(
+        events,
+        is_conv & ~np.isfinite(numeric),
+        column=value,
+        rule="infinite conversion values",
+        fix="replace infinite values with the real revenue",
+        show=[event_type, value],
+    )
+    raise_for_rows(
+        events,
+        is_conv & (numeric < 0),
+        column=value,
+        rule="negative conversion values",
+        fix="model refunds as separate adjustments, or clip values at 0",
+        show=[event_type, value],
+    )
+    return np.where(is_conv, numeric, 0.0)
+
+
+def _offline_flags(events: pd.DataFrame, offline: str, is_conv: np.ndarray) -> np.ndarray:
+    if offline not in events.columns:
+        return np.zeros(len(events), dtype=bool)
+    col = events[offline]
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return col.fillna(False).to_numpy(dtype=bool)
+    text = col.astype("string").str.strip().str.lower()
+    mapped = text.map(_BOOLEAN_WORDS)
+    raise_for_rows(
+        events,
+        (text.notna() & mapped.isna()).to_numpy(dtype=bool),
+        column=offline,
+        rule="values that are not booleans (True/False)",
+        fix="use True for offline conversions (CRM, store, phone) and False otherwise",
+        show=[offline],
+    )
+    return mapped.fillna(False).to_numpy(dtype=bool)
+
+
+_BOOLEAN_WORDS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "1.0": True,
+    "0.0": False,
+    "yes": True,
+    "no": False,
+    "t": True,
+    "f": False,
+}
+
+
+def _journey_attributes(
+    events: pd.DataFrame,
+    roles: dict[str, str],
+    first_touch: np.ndarray,
+    users: np.ndarray,
+    offline: np.ndarray,
+) -> pd.DataFrame:
+    """Per-journey attributes: the user, the offline flag and every extra column."""
+    mapped = set(roles.values())
+    extra = [c for c in events.columns if c not in mapped]
+    attributes = pd.DataFrame({"user": users, "offline": offline})
+    if extra:
+        kept = events[extra].iloc[first_touch].reset_index(drop=True)
+        clash = [c for c in extra if c in attributes.columns]
+        kept = kept.rename(columns={c: f"{c}_attribute" for c in clash})
+        attributes = pd.concat([attributes, kept], axis=1)
+    return attributes
