@@ -1,4 +1,4 @@
-"""The ``causality`` command: attribute files, list models, run the demo.
+r"""The ``causality`` command: attribute files, list models, run the demo.
 
 Examples
 --------
@@ -70,11 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     attribute.add_argument("--seed", type=int, default=0)
     attribute.add_argument("--n-bootstrap", type=int, default=None, help="bootstrap replicates")
     attribute.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="model parameter (repeatable), e.g. --param half_life=7D",
     )
     attribute.add_argument(
-        "--column", action="append", default=[], metavar="ROLE=NAME",
+        "--column",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME",
         help="map an input column (repeatable), e.g. --column user=uid; roles: "
         + ", ".join(sorted(set(_EVENT_ROLES + _PATH_ROLES))),
     )
@@ -120,14 +126,16 @@ def _run_attribute(args: argparse.Namespace) -> None:
     if columns.get("path", "path") in frame.columns:
         unknown = sorted(set(columns) - set(_PATH_ROLES))
         if unknown:
-            raise ConfigurationError(f"unknown --column role(s) {unknown} for a path table; "
-                                     f"valid: {list(_PATH_ROLES)}")
+            raise ConfigurationError(
+                f"unknown --column role(s) {unknown} for a path table; valid: {list(_PATH_ROLES)}"
+            )
         journeys = Journeys.from_paths(frame, **columns)
     else:
         unknown = sorted(set(columns) - set(_EVENT_ROLES))
         if unknown:
-            raise ConfigurationError(f"unknown --column role(s) {unknown} for an event log; "
-                                     f"valid: {list(_EVENT_ROLES)}")
+            raise ConfigurationError(
+                f"unknown --column role(s) {unknown} for an event log; valid: {list(_EVENT_ROLES)}"
+            )
         lookback = None if args.lookback.lower() in ("none", "") else args.lookback
         journeys = Journeys.from_events(frame, lookback=lookback, **columns)
     params = {k: _parse_value(v) for k, v in _pairs(args.param, "--param").items()}
@@ -173,14 +181,17 @@ def _run_demo(args: argparse.Namespace) -> None:
     for label in shown.columns:
         lo = frame[(label, "lower")].round(1)
         hi = frame[(label, "upper")].round(1)
-        shown[label] = [f"{e:.1f} [{a:.1f}, {b:.1f}]" for e, a, b in zip(shown[label], lo, hi,
-                                                                         strict=True)]
+        shown[label] = [
+            f"{e:.1f} [{a:.1f}, {b:.1f}]" for e, a, b in zip(shown[label], lo, hi, strict=True)
+        ]
     level = results[0].ci_level if results else 0.9
     print(f"Conversions credited per channel, estimate [{level:.0%} interval]:")
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(shown.to_string())
-    print("\nAllocation models split all attributed conversions; none of them is causal. "
-          "See the README for which model to use.")
+    print(
+        "\nAllocation models split all attributed conversions; none of them is causal. "
+        "See the README for which model to use."
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

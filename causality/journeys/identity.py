@@ -65,7 +65,9 @@ def stitch_identities(
     unlinked = anon_owner < 0
     anon_owner[unlinked] = n_users + np.arange(int(unlinked.sum()))
 
-    person = np.where(has_user, user_codes, anon_owner[np.maximum(anon_codes, 0)])
+    person = np.asarray(user_codes, dtype=np.int64).copy()
+    from_anon = ~has_user
+    person[from_anon] = anon_owner[anon_codes[from_anon]]
     labels = np.concatenate(
         [np.asarray(user_names, dtype=object), np.asarray(anon_names, dtype=object)[unlinked]]
     )

@@ -91,7 +91,8 @@ class AttributionResult:
         missing = [c for c in TABLE_COLUMNS if c not in self.table.columns]
         if missing:
             raise ConfigurationError(f"result table lacks columns {missing}")
-        self.table.flags.allows_duplicate_labels = False
+        if not self.table.index.is_unique:
+            raise ConfigurationError("result table has duplicate channels")
 
     @property
     def channels(self) -> list[str]:
@@ -163,6 +164,7 @@ class AttributionResult:
         table = pd.DataFrame.from_records(data["table"]).set_index("channel")
         table.index = table.index.astype(object)
         table = table[list(TABLE_COLUMNS)]
+        table["confidence"] = table["confidence"].astype(object)
         window = data.get("window")
         baseline = data.get("baseline")
         return cls(

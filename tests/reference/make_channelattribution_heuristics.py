@@ -2,7 +2,8 @@
 
 Run in a separate environment with ``pip install channelattribution``:
 
-    python tests/reference/make_channelattribution_heuristics.py ../shared/data/channelattribution/Data.csv
+    python tests/reference/make_channelattribution_heuristics.py \
+        ../shared/data/channelattribution/Data.csv
 
 It is never imported by causality or its tests; only its stored output is read.
 """

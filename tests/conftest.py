@@ -1,0 +1,18 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.fail(f"the shared sample data is expected at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def data_csv(shared_data) -> pd.DataFrame:
+    return pd.read_csv(shared_data / "channelattribution" / "Data.csv", sep=";")
