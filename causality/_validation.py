@@ -66,6 +66,11 @@ def to_timedelta(name: str, value: Any, *, allow_none: bool = False) -> pd.Timed
     """Parse a positive duration such as ``"30D"``, ``"12h"`` or a `pandas.Timedelta`."""
     if value is None and allow_none:
         return None
+    if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+        raise ConfigurationError(
+            f"{name} must be a duration with a unit such as '30D' or '12h'; got the bare number "
+            f"{value!r}, whose unit is ambiguous. Fix: {name}='{value}D' for days."
+        )
     try:
         delta = pd.Timedelta(value)
     except (ValueError, TypeError):

@@ -3,6 +3,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# Scripts and packages that are not test modules (imported only by name, or by pip).
+collect_ignore_glob = ["reference/*.py", "plugins/toy_plugin/*"]
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

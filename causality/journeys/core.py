@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -177,7 +177,10 @@ class Journeys:
         equal timestamps keep their input order (a stable sort), so a touch logged
         after a conversion at the same instant belongs to the next journey. Extra
         columns are kept per journey in `attributes` (the value at the journey's
-        first touch), next to ``user`` and ``offline``.
+        first touch inside the window), next to ``user`` and ``offline``. ``window``
+        spans the input's touch and conversion events. A column name passed
+        explicitly (``value="revenue"``) must exist; under its default name an
+        optional column may be absent.
 
         Raises
         ------
@@ -342,6 +345,16 @@ class Journeys:
     def attributes(self) -> pd.DataFrame | None:
         """Per-record attributes kept from the event log, or None."""
         return self._attributes
+
+    def cached(self, key: Any, factory: Callable[[], Any]) -> Any:
+        """Return ``factory()``, computed once per key for these (immutable) journeys.
+
+        Models use it to keep derived statistics (credit fractions, transition
+        counts) between the point estimate and the bootstrap batches.
+        """
+        if key not in self._cache:
+            self._cache[key] = factory()
+        return self._cache[key]
 
     def record_of_touch(self) -> np.ndarray:
         """Record index of every touch."""

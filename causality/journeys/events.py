@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from causality._validation import raise_for_rows, to_timedelta
 from causality.errors import ConfigurationError, DataWarning, JourneyValidationError
 from causality.journeys.core import Journeys
 from causality.journeys.identity import stitch_identities
+from causality.journeys.labels import codes_in, factorize_labels
 from causality.journeys.timestamps import parse_timestamps
 
 #: Event types that only link identities; they are dropped without a warning.
@@ -36,7 +38,7 @@ def journeys_from_events(
     if not isinstance(events, pd.DataFrame):
         raise JourneyValidationError(
             f"events must be a pandas DataFrame with one row per event; got "
-            f"{type(events).__name__}. Fix: read your file with ca.io.read_events(path) or "
+            f"{type(events).__name__}. Fix: read your file with ca.io.read_table(path) or "
             "pandas.read_csv / read_parquet first."
         )
     lookback_delta = to_timedelta("lookback", lookback, allow_none=True)
@@ -62,10 +64,10 @@ def journeys_from_events(
             "and conversion rows."
         )
 
-    kinds = events[event_type].astype("string")
-    is_touch = kinds.isin(touch_types).to_numpy(dtype=bool, na_value=False)
-    is_conv = kinds.isin(conversion_types).to_numpy(dtype=bool, na_value=False)
-    _warn_other_event_types(kinds, is_touch | is_conv, event_type)
+    kind_codes, kind_labels = factorize_labels(events[event_type])
+    is_touch = codes_in(kind_codes, kind_labels, touch_types)
+    is_conv = codes_in(kind_codes, kind_labels, conversion_types)
+    _warn_other_event_types(kind_codes, kind_labels, is_touch | is_conv, event_type)
 
     times = parse_timestamps(events, timestamp)
     person, person_labels = stitch_identities(events, user=user, anonymous=anonymous, times=times)
@@ -74,59 +76,104 @@ def journeys_from_events(
     conv_value = _conversion_values(events, value, is_conv, event_type)
     offline_flag = _offline_flags(events, offline, is_conv)
 
-    keep = np.flatnonzero(is_touch | is_conv)
     if not is_conv.any():
         raise JourneyValidationError(
             f"no conversions: no row has {event_type!r} in {sorted(conversion_types)}, so there "
             f"is nothing to attribute. Fix: pass conversion_types=[...] naming your conversion "
-            f"event types (found: {sorted(kinds.dropna().unique().tolist())[:10]})."
+            f"event types (found: {sorted(kind_labels.tolist())[:10]})."
         )
-    # Sort by person, then time; ties keep input order (both sorts are stable).
-    order = keep[np.argsort(times[keep], kind="stable")]
-    order = order[np.argsort(person[order], kind="stable")]
-    p, t, conv = person[order], times[order], is_conv[order]
-
-    new_segment = np.ones(len(order), dtype=bool)
-    new_segment[1:] = (p[1:] != p[:-1]) | conv[:-1]
-    segment = np.cumsum(new_segment) - 1
-    seg_last = np.append(np.flatnonzero(new_segment)[1:], len(order)) - 1
-    ref_time = t[seg_last][segment]  # conversion time, or the last touch of the segment
-    in_window = ~conv if lookback_delta is None else ~conv & (t >= ref_time - lookback_delta.value)
-    n_segments = int(segment[-1]) + 1 if len(order) else 0
-    touches_per_segment = np.bincount(segment[in_window], minlength=n_segments)
-    seg_converts = conv[seg_last]
-    seg_value = conv_value[order][seg_last]
-
-    unattributed = seg_converts & (touches_per_segment == 0)
-    journey_segments = np.flatnonzero(touches_per_segment > 0)
-    kept_rows = order[in_window]
-    offsets = np.concatenate([[0], np.cumsum(touches_per_segment[journey_segments])])
+    keep = np.flatnonzero(is_touch | is_conv)
+    order = _person_time_order(keep, person, times)
+    del keep
+    seg = _segments(order, person, times, is_conv, lookback_delta)
+    kept_rows = order[seg.in_window]
+    del order
+    touches_per_segment = np.bincount(
+        seg.segment[seg.in_window], minlength=len(seg.last_row)
+    ).astype(np.int64)
+    converts = is_conv[seg.last_row]
+    seg_value = conv_value[seg.last_row]
+    unattributed = converts & (touches_per_segment == 0)
+    journey = np.flatnonzero(touches_per_segment > 0)
+    offsets = np.concatenate([[0], np.cumsum(touches_per_segment[journey])])
 
     first_touch = kept_rows[offsets[:-1]]
+    converted = converts[journey]
     attributes = _journey_attributes(
         events,
         roles,
         first_touch,
         person_labels[person[first_touch]],
-        offline_flag[order][seg_last][journey_segments] & seg_converts[journey_segments],
+        offline_flag[seg.last_row[journey]] & converted,
     )
-    converted = seg_converts[journey_segments].astype(np.float64)
-    window = (pd.Timestamp(t.min(), tz="UTC"), pd.Timestamp(t.max(), tz="UTC"))
+    journey_times = times[kept_rows]
     return Journeys(
         channels=channel_names,
         codes=channel_codes[kept_rows],
         offsets=offsets,
-        conversions=converted,
-        value=np.where(converted > 0, seg_value[journey_segments], 0.0),
-        nulls=1.0 - converted,
-        times=times[kept_rows].astype("datetime64[ns]"),
-        conversion_times=ref_time[seg_last][journey_segments].astype("datetime64[ns]"),
+        conversions=converted.astype(np.float64),
+        value=np.where(converted, seg_value[journey], 0.0),
+        nulls=(~converted).astype(np.float64),
+        times=journey_times,
+        conversion_times=times[seg.last_row[journey]],
         attributes=attributes,
         unattributed_conversions=float(unattributed.sum()),
         unattributed_value=float(seg_value[unattributed].sum()),
-        window=window,
+        window=seg.window,
         lookback=lookback_delta,
     )
+
+
+def _person_time_order(keep: np.ndarray, person: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Rows of ``keep`` sorted by person, then time; ties keep input order.
+
+    Both sorts are stable. Logs already in time order, the common case, skip the
+    first sort.
+    """
+    kept_times = times[keep]
+    if len(keep) > 1 and not np.all(kept_times[1:] >= kept_times[:-1]):
+        keep = keep[np.argsort(kept_times, kind="stable")]
+    del kept_times
+    return keep[np.argsort(person[keep], kind="stable")]
+
+
+class _Segments(NamedTuple):
+    segment: np.ndarray  # segment id of every sorted row
+    last_row: np.ndarray  # input row ending each segment: its conversion, or its last touch
+    in_window: np.ndarray  # sorted rows that are touches inside their segment's lookback
+    window: tuple[pd.Timestamp, pd.Timestamp]
+
+
+def _segments(
+    order: np.ndarray,
+    person: np.ndarray,
+    times: np.ndarray,
+    is_conv: np.ndarray,
+    lookback: pd.Timedelta | None,
+) -> _Segments:
+    """Cut each person's time-ordered events after every conversion.
+
+    A segment is the events after a person's previous conversion up to and
+    including the next one (or up to their last event). Its reference time is its
+    last event: the conversion, or the last touch of a non-converting segment.
+    """
+    p = person[order]
+    conv = is_conv[order]
+    new_segment = np.empty(len(order), dtype=bool)
+    new_segment[0] = True
+    new_segment[1:] = (p[1:] != p[:-1]) | conv[:-1]
+    del p
+    segment = np.cumsum(new_segment, dtype=np.int64) - 1
+    last_sorted = np.append(np.flatnonzero(new_segment)[1:], len(order)) - 1
+    del new_segment
+    t = times[order].view(np.int64)
+    window = (pd.Timestamp(int(t.min()), tz="UTC"), pd.Timestamp(int(t.max()), tz="UTC"))
+    if lookback is None:
+        in_window = ~conv
+    else:
+        start = t[last_sorted] - lookback.value
+        in_window = ~conv & (t >= start[segment])
+    return _Segments(segment, order[last_sorted], in_window, window)
 
 
 def _type_set(name: str, types: Sequence[str]) -> frozenset[str]:
@@ -141,6 +188,15 @@ def _type_set(name: str, types: Sequence[str]) -> frozenset[str]:
     return out
 
 
+_OPTIONAL_DEFAULTS = {
+    "user": "user_id",
+    "anonymous": "anonymous_id",
+    "channel": "channel",
+    "value": "value",
+    "offline": "offline",
+}
+
+
 def _check_columns(events: pd.DataFrame, roles: dict[str, str]) -> None:
     available = list(map(str, events.columns))
     for role in ("timestamp", "event_type"):
@@ -148,6 +204,13 @@ def _check_columns(events: pd.DataFrame, roles: dict[str, str]) -> None:
             raise JourneyValidationError(
                 f"missing column {roles[role]!r} (the {role} of each event). Fix: rename your "
                 f"column to {roles[role]!r} or pass {role}='your_column'. Available: {available}"
+            )
+    for role, default in _OPTIONAL_DEFAULTS.items():
+        # Optional columns may be absent under their default names; a chosen name must exist.
+        if roles[role] != default and roles[role] not in events.columns:
+            raise JourneyValidationError(
+                f"missing column {roles[role]!r}, passed as {role}=. Fix: check the spelling, "
+                f"or leave {role} at its default. Available: {available}"
             )
     if roles["user"] not in events.columns and roles["anonymous"] not in events.columns:
         raise JourneyValidationError(
@@ -157,11 +220,15 @@ def _check_columns(events: pd.DataFrame, roles: dict[str, str]) -> None:
         )
 
 
-def _warn_other_event_types(kinds: pd.Series, used: np.ndarray, event_type: str) -> None:
-    other = ~used & ~kinds.isin(IDENTITY_EVENT_TYPES).to_numpy(dtype=bool, na_value=False)
+def _warn_other_event_types(
+    codes: np.ndarray, labels: np.ndarray, used: np.ndarray, event_type: str
+) -> None:
+    other = ~used & ~codes_in(codes, labels, IDENTITY_EVENT_TYPES)
     if other.any():
-        counts = kinds[other].value_counts(dropna=False).head(5)
-        shown = ", ".join(f"{k!r}: {v:,}" for k, v in counts.items())
+        counts = np.bincount(codes[other] + 1, minlength=len(labels) + 1)
+        names = np.concatenate([["<missing>"], labels])
+        top = np.argsort(-counts, kind="stable")[:5]
+        shown = ", ".join(f"{names[i]!r}: {counts[i]:,}" for i in top if counts[i])
         warnings.warn(
             f"ignored {int(other.sum()):,} events whose {event_type!r} is neither a touch nor a "
             f"conversion type ({shown}); they serve identity stitching only. Pass "
@@ -174,6 +241,7 @@ def _warn_other_event_types(kinds: pd.Series, used: np.ndarray, event_type: str)
 def _touch_channels(
     events: pd.DataFrame, channel: str, is_touch: np.ndarray
 ) -> tuple[np.ndarray, list[str]]:
+    """Channel code per row (-1 off touch rows), codes ordered by sorted channel name."""
     if channel not in events.columns:
         if is_touch.any():
             raise JourneyValidationError(
@@ -181,11 +249,9 @@ def _touch_channels(
                 f"channel='your_column'. Available: {list(map(str, events.columns))}"
             )
         return np.full(len(events), -1, dtype=np.int32), []
-    col = events[channel]
-    missing = col.isna().to_numpy() & is_touch
-    if not missing.all():
-        as_text = col.astype("string")
-        missing |= is_touch & (as_text.str.strip() == "").to_numpy(dtype=bool, na_value=False)
+    codes, labels = factorize_labels(events[channel])
+    blank = np.flatnonzero(np.char.strip(labels.astype(str)) == "") if len(labels) else []
+    missing = is_touch & ((codes < 0) | np.isin(codes, blank))
     raise_for_rows(
         events,
         missing,
@@ -194,13 +260,14 @@ def _touch_channels(
         fix="fill the channel (e.g. 'Unknown') or drop those rows before building journeys",
         show=[channel],
     )
-    codes = np.full(len(events), -1, dtype=np.int32)
-    touch_values = col[is_touch]
-    if isinstance(touch_values.dtype, pd.CategoricalDtype):
-        touch_values = touch_values.astype(touch_values.cat.categories.dtype)
-    sub_codes, names = pd.factorize(touch_values.astype(str), sort=True)
-    codes[is_touch] = sub_codes
-    return codes, [str(n) for n in names]
+    used = np.unique(codes[is_touch])
+    names = labels[used]
+    rank = np.empty(len(used), dtype=np.int32)
+    rank[np.argsort(names, kind="stable")] = np.arange(len(used), dtype=np.int32)
+    remap = np.full(len(labels) + 1, -1, dtype=np.int32)
+    remap[used] = rank
+    out = np.where(is_touch, remap[codes], -1).astype(np.int32)
+    return out, sorted(str(n) for n in names)
 
 
 def _conversion_values(

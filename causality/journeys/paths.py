@@ -38,25 +38,32 @@ def journeys_from_paths(
                 f"{role}='your_column'. Available: {available}"
             )
     if len(df) == 0:
-        raise JourneyValidationError("the path table is empty: there is nothing to attribute.")
+        raise JourneyValidationError(
+            "the path table is empty: there is nothing to attribute. Fix: pass a table with at "
+            "least one path row."
+        )
 
+    for role, column, default in (("value", value, "value"), ("nulls", nulls, "nulls")):
+        # The default names are optional; a name the caller chose must exist.
+        if column is not None and column != default and column not in df.columns:
+            raise JourneyValidationError(
+                f"missing column {column!r} ({role}). Fix: pass {role}='your_column', or "
+                f"{role}=None if the table has none. Available: {available}"
+            )
     conv = _counts(df, conversions, "conversions")
-    null = _counts(df, nulls, "nulls") if nulls is not None and nulls in df.columns else None
-    if nulls is not None and nulls != "nulls" and nulls not in df.columns:
-        raise JourneyValidationError(f"missing column {nulls!r} (nulls). Available: {available}")
     if value is not None and value in df.columns:
         val = _counts(df, value, "value")
-    elif value is not None and value != "value":
-        raise JourneyValidationError(f"missing column {value!r} (value). Available: {available}")
     else:
         val = conv.copy()  # no value column: every conversion is worth 1
-    null = np.zeros(len(df)) if null is None else null
+    if nulls is not None and nulls in df.columns:
+        null = _counts(df, nulls, "nulls")
+    else:
+        null = np.zeros(len(df))
 
-    text = df[path].astype("string").fillna("")
-    tokens = text.str.split(sep, regex=False).explode()
-    tokens = tokens.str.strip()
+    # Positions, not labels, tie tokens to rows: the index may repeat (concatenated tables).
+    text = df[path].astype("string").fillna("").reset_index(drop=True)
+    tokens = text.str.split(sep, regex=False).explode().str.strip()
     row = tokens.index.to_numpy()
-    row = pd.Index(df.index).get_indexer(row) if not _is_range(df.index) else row
     present = tokens.notna().to_numpy() & (tokens != "").to_numpy(dtype=bool, na_value=False)
     touches_per_row = np.bincount(row[present], minlength=len(df))
     empty_row = touches_per_row == 0
@@ -80,10 +87,6 @@ def journeys_from_paths(
         unattributed_conversions=float(conv[empty_row].sum()),
         unattributed_value=float(val[empty_row].sum()),
     )
-
-
-def _is_range(index: pd.Index) -> bool:
-    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _counts(df: pd.DataFrame, column: str, role: str) -> np.ndarray:

@@ -28,7 +28,14 @@ def parse_timestamps(events: pd.DataFrame, column: str) -> np.ndarray:
             f"Fix: convert first, e.g. events[{column!r}] = pd.to_datetime(events[{column!r}], "
             "unit='s', utc=True)."
         )
+    elif pd.api.types.infer_dtype(raw, skipna=True) in _NUMERIC_INFERRED:
+        raise JourneyValidationError(
+            f"column {column!r} holds numbers, not timestamps: their unit is ambiguous. "
+            f"Fix: convert first, e.g. events[{column!r}] = pd.to_datetime(events[{column!r}], "
+            "unit='s', utc=True)."
+        )
     else:
+        _refuse_numbers_among_text(events, raw, column)
         parsed = _parse_text(raw)
     values = parsed.to_numpy(dtype="datetime64[ns]")
     missing = np.isnat(values)
@@ -49,6 +56,26 @@ def parse_timestamps(events: pd.DataFrame, column: str) -> np.ndarray:
         show=[column],
     )
     return values
+
+
+_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+
+
+def _refuse_numbers_among_text(events: pd.DataFrame, raw: pd.Series, column: str) -> None:
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "datetime", "date"):
+        return
+    # A mixed object column: only here is a per-value type check needed.
+    is_number = raw.map(
+        lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool) and v == v
+    ).to_numpy(dtype=bool)
+    raise_for_rows(
+        events,
+        is_number,
+        column=column,
+        rule="numbers among text timestamps (ambiguous unit)",
+        fix="convert numbers with pd.to_datetime(..., unit='s', utc=True) before building journeys",
+        show=[column],
+    )
 
 
 def _parse_text(raw: pd.Series) -> pd.Series:

@@ -20,6 +20,9 @@ from causality.errors import ConfigurationError, DataWarning
 from causality.journeys import Journeys
 from causality.models.base import AttributionModel
 
+#: Records x channels up to which credit fractions are held as a dense matrix.
+DENSE_FRACTIONS_LIMIT = 20_000_000
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HeuristicModel(AttributionModel):
@@ -40,8 +43,14 @@ class HeuristicModel(AttributionModel):
         )
 
     def _credit(self, data, conversions, value, nulls):
-        fractions_t = self.fractions(data).T.tocsr()
-        return (fractions_t @ conversions.T).T, (fractions_t @ value.T).T
+        fractions = data.cached(("fractions", self), lambda: self._fraction_operator(data))
+        return conversions @ fractions, value @ fractions
+
+    def _fraction_operator(self, data: Journeys) -> np.ndarray | sp.csr_array:
+        fractions = self.fractions(data)
+        if data.n_records * len(data.channels) <= DENSE_FRACTIONS_LIMIT:
+            return fractions.toarray()  # dense BLAS products beat sparse ones at this size
+        return fractions
 
 
 def _one_hot_at(data: Journeys, position_from_end: bool) -> np.ndarray:

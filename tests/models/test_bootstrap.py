@@ -92,3 +92,23 @@ def test_param_schema_describes_model_parameters():
     assert schema["properties"]["first"] == {"type": "number", "default": 0.4}
     assert schema["properties"]["seed"]["type"] == ["integer", "null"]
     assert schema["additionalProperties"] is False
+
+
+def test_poisson_counts_have_poisson_mean_and_variance():
+    from causality.models.base import poisson_counts
+
+    rates = np.array([0.0, 0.5, 1.0, 1.0, 3.0, 40.0, 2e4])
+    draws = poisson_counts(np.random.default_rng(7), rates, 40_000)
+    assert draws.shape == (40_000, len(rates))
+    se = np.sqrt(rates / 40_000)
+    assert np.all(np.abs(draws.mean(axis=0) - rates) <= 5 * se + 1e-12)
+    np.testing.assert_allclose(draws.var(axis=0)[1:], rates[1:], rtol=0.05)
+    assert np.all(draws[:, 0] == 0) and np.all(draws == np.round(draws))
+
+
+def test_poisson_counts_with_many_distinct_rates_use_numpy_sampler():
+    from causality.models.base import poisson_counts
+
+    rates = np.linspace(0.1, 50, 1000)
+    draws = poisson_counts(np.random.default_rng(3), rates, 4000)
+    np.testing.assert_allclose(draws.mean(axis=0).sum(), rates.sum(), rtol=0.01)
