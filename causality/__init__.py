@@ -24,14 +24,17 @@ from causality.journeys import Journeys
 from causality.registry import available_models
 from causality.results import AttributionResult
 from causality.results.compare import compare
+from causality.simulate import Simulation, simulate  # binds the name `simulate` to the function
 
 __all__ = [
     "AttributionResult",
     "Journeys",
+    "Simulation",
     "__version__",
     "attribute",
     "available_models",
     "compare",
+    "simulate",
 ]
 
 _LAZY_SUBMODULES = frozenset(
