@@ -35,6 +35,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "time_decay": "causality.models.heuristics:TimeDecay",
     "position_based": "causality.models.heuristics:PositionBased",
     "last_non_direct": "causality.models.heuristics:LastNonDirect",
+    "markov": "causality.models.markov:Markov",
 }
 
 

@@ -15,6 +15,7 @@ from causality.models.heuristics import (
     PositionBased,
     TimeDecay,
 )
+from causality.models.markov import Markov
 
 __all__ = [
     "AttributionModel",
@@ -23,6 +24,7 @@ __all__ = [
     "LastClick",
     "LastNonDirect",
     "Linear",
+    "Markov",
     "PositionBased",
     "TimeDecay",
 ]
