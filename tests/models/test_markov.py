@@ -170,3 +170,45 @@ def test_batched_gmres_solves_random_well_conditioned_systems():
     )
     assert converged.all()
     np.testing.assert_allclose(x, np.linalg.solve(perturbed, rhs[:, :, None])[:, :, 0], rtol=1e-9)
+
+
+def test_choose_order_finds_history_dependence():
+    from causality.models.markov import choose_order
+
+    # B converts after A and never after C: only a chain of order >= 2 can tell.
+    data = table([("A > B", 300, 100), ("C > B", 100, 300), ("A", 50, 150), ("C", 50, 150)])
+    selection = choose_order(data, max_order=3)
+    assert selection.best_order == 2
+    assert selection.table.loc[2, "log_loss"] < selection.table.loc[1, "log_loss"]
+    assert selection.table.loc[2, "auc"] > selection.table.loc[1, "auc"]
+
+
+def test_choose_order_prefers_order_one_when_history_carries_no_signal(data_csv):
+    from causality.models.markov import choose_order
+
+    journeys = ca.Journeys.from_paths(
+        data_csv, conversions="total_conversions", nulls="total_null", value=None
+    )
+    selection = choose_order(journeys, max_order=3)
+    assert selection.best_order == 1
+    assert list(selection.table.index) == [1, 2, 3]
+    assert selection.table["n_states"].is_monotonic_increasing
+
+
+def test_weighted_auc_matches_pairwise_definition():
+    from causality.models.markov.order import weighted_auc
+
+    scores = np.array([0.1, 0.4, 0.4, 0.8])
+    pos = np.array([0.0, 1.0, 2.0, 1.0])
+    neg = np.array([2.0, 1.0, 0.0, 0.0])
+    # Pairs (pos, neg) weighted: score 0.4 pos (3) beat 0.1 neg (2): 6; tie with 0.4 neg (1): 1.5;
+    # score 0.8 pos (1) beats all 3 negatives: 3. Total (6 + 1.5 + 3) / (4 * 3).
+    assert weighted_auc(scores, pos, neg) == pytest.approx(10.5 / 12)
+
+
+@pytest.mark.parametrize("bad", [{"max_order": 5}, {"max_order": 0}, {"n_folds": 1}])
+def test_choose_order_rejects_bad_settings(bad):
+    from causality.models.markov import choose_order
+
+    with pytest.raises(ConfigurationError):
+        choose_order(HAND, **bad)
