@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from causality._validation import raise_for_rows
 from causality.errors import ConfigurationError, JourneyValidationError
@@ -60,12 +62,8 @@ def journeys_from_paths(
     else:
         null = np.zeros(len(df))
 
-    # Positions, not labels, tie tokens to rows: the index may repeat (concatenated tables).
-    text = df[path].astype("string").fillna("").reset_index(drop=True)
-    tokens = text.str.split(sep, regex=False).explode().str.strip()
-    row = tokens.index.to_numpy()
-    present = tokens.notna().to_numpy() & (tokens != "").to_numpy(dtype=bool, na_value=False)
-    touches_per_row = np.bincount(row[present], minlength=len(df))
+    row, tokens = _split_paths(df[path], sep)
+    touches_per_row = np.bincount(row, minlength=len(df))
     empty_row = touches_per_row == 0
     raise_for_rows(
         df,
@@ -75,7 +73,7 @@ def journeys_from_paths(
         fix="drop those rows: a journey without touches cannot be attributed",
         show=[path, nulls],
     )
-    codes, names = pd.factorize(tokens[present].to_numpy(dtype=object), sort=True)
+    codes, names = _sorted_codes(tokens)
     keep = ~empty_row
     return Journeys(
         channels=[str(n) for n in names],
@@ -87,6 +85,35 @@ def journeys_from_paths(
         unattributed_conversions=float(conv[empty_row].sum()),
         unattributed_value=float(val[empty_row].sum()),
     )
+
+
+def _split_paths(paths: pd.Series, sep: str) -> tuple[np.ndarray, pa.Array]:
+    """Row position and channel name of every touch, blank names dropped (Arrow kernels)."""
+    text = pa.array(
+        paths.astype("string").fillna("").to_numpy(dtype=object), type=pa.large_string()
+    )
+    lists = pc.split_pattern(text, pattern=sep)
+    row = np.repeat(
+        np.arange(len(text)), pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    )
+    tokens = pc.utf8_trim_whitespace(lists.flatten())
+    present = pc.not_equal(tokens, "").to_numpy(zero_copy_only=False)
+    return row[present], tokens.filter(pa.array(present))
+
+
+def _sorted_codes(tokens: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Integer codes of channel names, numbered in sorted name order."""
+    encoded = (
+        pc.dictionary_encode(tokens).combine_chunks()
+        if isinstance(tokens, pa.ChunkedArray)
+        else pc.dictionary_encode(tokens)
+    )
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.int32)
+    rank[order] = np.arange(len(names), dtype=np.int32)
+    codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    return codes, [str(n) for n in names[order]]
 
 
 def _counts(df: pd.DataFrame, column: str, role: str) -> np.ndarray:
