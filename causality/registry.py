@@ -36,6 +36,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "position_based": "causality.models.heuristics:PositionBased",
     "last_non_direct": "causality.models.heuristics:LastNonDirect",
     "markov": "causality.models.markov:Markov",
+    "shapley": "causality.models.shapley:Shapley",
 }
 
 

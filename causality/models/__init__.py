@@ -16,6 +16,7 @@ from causality.models.heuristics import (
     TimeDecay,
 )
 from causality.models.markov import Markov
+from causality.models.shapley import Shapley
 
 __all__ = [
     "AttributionModel",
@@ -26,5 +27,6 @@ __all__ = [
     "Linear",
     "Markov",
     "PositionBased",
+    "Shapley",
     "TimeDecay",
 ]

@@ -1,13 +1,22 @@
 """Exact absorption probabilities of an absorbing Markov chain, batched over replicates.
 
-For a batch of transition counts (one row per bootstrap replicate) and a set of
-removals (states forced into ``(null)``), compute the probability of reaching
-``(conversion)`` from ``(start)``. Small chains are solved densely, all replicates
-at once. Large chains are inverted (or factorised) once per removal from the observed
-counts; each replicate is then solved by GMRES preconditioned with that inverse,
-batched over replicates, which converges in a few steps because replicates differ
-from the observed chain by sampling noise. Replicates that do not converge are
-solved directly, so every answer is exact to a relative residual of 1e-11.
+For a batch of transition probabilities (one row per bootstrap replicate) and a
+set of removals (states forced into ``(null)``), compute the probability of
+reaching ``(conversion)`` from ``(start)``.
+
+- Small chains (up to `DENSE_STATES` states) are solved densely, all replicates
+  and removals in batched LAPACK calls.
+- Larger chains are solved iteratively, batched with array operations: the point
+  estimate's removal scenarios together, by fixed-point iteration on one
+  block-diagonal sparse matrix; bootstrap replicates of each removal together, by
+  GMRES preconditioned with the observed chain's inverse (up to
+  `DENSE_INVERSE_STATES` states; replicates differ from the observed chain only by
+  sampling noise, so they converge in a few steps) or by fixed-point iteration.
+  Sparse LU is avoided: a state (a, b, c) leads to every (b, c, d), and these
+  systems fill in badly.
+
+A system that does not converge is solved directly, so every answer is exact to
+`GMRES_TOLERANCE`; no path is ever simulated.
 """
 
 from __future__ import annotations
@@ -21,11 +30,12 @@ import scipy.sparse.linalg as spla
 from causality.errors import EstimationError
 from causality.models.markov.states import ChainStructure
 
-#: Chains with at most this many transient states are solved as dense batches.
-DENSE_STATES = 256
+#: Chains with at most this many transient states are solved as dense batches (batched
+#: LAPACK on many small matrices loses to preconditioned GMRES beyond a few dozen).
+DENSE_STATES = 32
 #: Chains with at most this many states keep dense inverses as preconditioners.
 DENSE_INVERSE_STATES = 2_000
-#: Relative residual at which a replicate's system counts as solved.
+#: Relative residual at which a system counts as solved.
 GMRES_TOLERANCE = 1e-11
 
 
@@ -62,8 +72,7 @@ def conversion_probabilities(
     removed : ndarray of bool, shape (n_removals, n_states)
         States redirected to ``(null)`` in each removal scenario.
     observed_edge_prob : ndarray, shape (n_edges,), optional
-        The observed chain, whose inverse preconditions the replicates of large
-        chains; without it every row is solved directly.
+        The observed chain, whose inverse preconditions bootstrap replicates.
 
     Returns
     -------
@@ -72,19 +81,8 @@ def conversion_probabilities(
     if structure.n_states <= DENSE_STATES:
         return _dense(structure, edge_prob, conversion_prob, removed)
     if observed_edge_prob is None or edge_prob.shape[0] == 1:
-        return _direct(structure, edge_prob, conversion_prob, removed)
-    return _preconditioned(structure, edge_prob, conversion_prob, removed, observed_edge_prob)
-
-
-def _direct(structure, edge_prob, conversion_prob, removed) -> np.ndarray:
-    out = np.empty((conversion_prob.shape[0], len(removed)))
-    for m, gone in enumerate(removed):
-        keep = ~gone
-        for b in range(edge_prob.shape[0]):
-            matrix = _restricted_matrix(structure, edge_prob[b], keep)
-            x = spla.spsolve(matrix, np.where(keep, conversion_prob[b], 0.0))
-            out[b, m] = x[structure.start]
-    return out
+        return _over_removals(structure, edge_prob, conversion_prob, removed)
+    return _over_replicates(structure, edge_prob, conversion_prob, removed, observed_edge_prob)
 
 
 def _dense(structure, edge_prob, conversion_prob, removed) -> np.ndarray:
@@ -101,6 +99,96 @@ def _dense(structure, edge_prob, conversion_prob, removed) -> np.ndarray:
     return out
 
 
+def _transition_block(structure: ChainStructure, probs: np.ndarray) -> sp.csr_array:
+    """The batch's transient matrices Q as one block-diagonal sparse matrix.
+
+    A product with it is a single compiled sparse matrix-vector call for the batch.
+    """
+    n_batch, n_states = probs.shape[0], structure.n_states
+    shift = (np.arange(n_batch) * n_states)[:, None]
+    return sp.csr_array(
+        (
+            probs.ravel(),
+            ((shift + structure.edge_from).ravel(), (shift + structure.edge_to).ravel()),
+        ),
+        shape=(n_batch * n_states, n_batch * n_states),
+    )
+
+
+def absorption_by_iteration(
+    block: sp.csr_array, rhs: np.ndarray, *, max_steps: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``x = rhs + Q x`` for a batch of rows by fixed-point iteration.
+
+    ``Q`` is substochastic and every path ends, so the iteration converges
+    monotonically from ``x = rhs``. It stops when the remaining error, estimated
+    from the contraction of successive steps, is below `GMRES_TOLERANCE` (an
+    absorption probability is at most 1, so the tolerance is absolute).
+
+    Returns
+    -------
+    x : ndarray, shape like ``rhs``
+    converged : ndarray of bool, per row
+    """
+    x = rhs.copy()
+    previous = np.full(rhs.shape[0], np.inf)
+    converged = np.zeros(rhs.shape[0], dtype=bool)
+    for _ in range(max_steps):
+        new = rhs + (block @ x.ravel()).reshape(rhs.shape)
+        step = np.max(np.abs(new - x), axis=1)
+        x = new
+        # Contraction estimated from successive steps; unknown at first, so assume slow.
+        ratio = np.where(
+            np.isfinite(previous) & (previous > 0),
+            step / np.where(previous > 0, previous, 1.0),
+            1.0,
+        )
+        ratio = np.clip(ratio, 0.0, 0.999999)
+        converged = step * ratio / (1.0 - ratio) <= GMRES_TOLERANCE
+        converged |= step == 0.0
+        previous = step
+        if converged.all():
+            break
+    return x, converged
+
+
+def _over_removals(structure, edge_prob, conversion_prob, removed) -> np.ndarray:
+    """One replicate at a time (the point estimate), its removals as one batch."""
+    out = np.empty((edge_prob.shape[0], len(removed)))
+    kept_edges = ~(removed[:, structure.edge_from] | removed[:, structure.edge_to])
+    for b in range(edge_prob.shape[0]):
+        probs = np.where(kept_edges, edge_prob[b][None, :], 0.0)
+        rhs = np.where(removed, 0.0, conversion_prob[b][None, :])
+        x, converged = absorption_by_iteration(_transition_block(structure, probs), rhs)
+        for m in np.flatnonzero(~converged):
+            x[m] = spla.spsolve(_restricted_matrix(structure, probs[m], ~removed[m]), rhs[m])
+        out[b] = x[:, structure.start]
+    return out
+
+
+def _over_replicates(structure, edge_prob, conversion_prob, removed, observed) -> np.ndarray:
+    """Bootstrap batches: for each removal, its replicates as one GMRES batch."""
+    out = np.empty((conversion_prob.shape[0], len(removed)))
+    for m, gone in enumerate(removed):  # one removal at a time bounds memory to one inverse
+        kept_edges = ~(gone[structure.edge_from] | gone[structure.edge_to])
+        probs = np.where(kept_edges, edge_prob, 0.0)
+        rhs = np.where(gone, 0.0, conversion_prob)
+        block = _transition_block(structure, probs)
+        if structure.n_states <= DENSE_INVERSE_STATES:
+            preconditioner = _inverse_operator(_restricted_matrix(structure, observed, ~gone))
+            x, converged = batched_gmres(
+                lambda v, block=block: v - (block @ v.ravel()).reshape(v.shape),
+                preconditioner,
+                rhs,
+            )
+        else:
+            x, converged = absorption_by_iteration(block, rhs)
+        for b in np.flatnonzero(~converged):  # far from the observed chain: solve directly
+            x[b] = spla.spsolve(_restricted_matrix(structure, probs[b], ~gone), rhs[b])
+        out[:, m] = x[:, structure.start]
+    return out
+
+
 def _restricted_matrix(structure, probs_row, keep_mask) -> sp.csc_array:
     ok = keep_mask[structure.edge_from] & keep_mask[structure.edge_to]
     n = structure.n_states
@@ -112,34 +200,12 @@ def _restricted_matrix(structure, probs_row, keep_mask) -> sp.csc_array:
 
 
 def _inverse_operator(matrix: sp.csc_array) -> Callable[[np.ndarray], np.ndarray]:
-    """Apply ``matrix``'s inverse to a batch of rows: dense BLAS when small, sparse LU else."""
+    """Apply ``matrix``'s inverse to a batch of rows with one dense BLAS product."""
     try:
-        if matrix.shape[0] <= DENSE_INVERSE_STATES:
-            inverse_t = np.ascontiguousarray(np.linalg.inv(matrix.toarray()).T)
-            return lambda rhs: rhs @ inverse_t
-        lu = spla.splu(matrix)
-    except (RuntimeError, np.linalg.LinAlgError) as exc:
+        inverse_t = np.ascontiguousarray(np.linalg.inv(matrix.toarray()).T)
+    except np.linalg.LinAlgError as exc:
         raise EstimationError(f"the Markov chain system is singular: {exc}") from exc
-    return lambda rhs: lu.solve(np.ascontiguousarray(rhs.T)).T
-
-
-def _preconditioned(structure, edge_prob, conversion_prob, removed, observed) -> np.ndarray:
-    out = np.empty((conversion_prob.shape[0], len(removed)))
-    for m, gone in enumerate(removed):  # one removal at a time bounds memory to one inverse
-        keep = ~gone
-        edge_ok = keep[structure.edge_from] & keep[structure.edge_to]
-        probs = np.where(edge_ok, edge_prob, 0.0)
-        rhs = np.where(keep, conversion_prob, 0.0)
-
-        def matvec(x, probs=probs):
-            return x - (probs * x[:, structure.edge_to]) @ structure.from_incidence
-
-        preconditioner = _inverse_operator(_restricted_matrix(structure, observed, keep))
-        x, converged = batched_gmres(matvec, preconditioner, rhs)
-        for b in np.flatnonzero(~converged):  # far from the observed chain: solve directly
-            x[b] = spla.spsolve(_restricted_matrix(structure, probs[b], keep), rhs[b])
-        out[:, m] = x[:, structure.start]
-    return out
+    return lambda rows: rows @ inverse_t
 
 
 def batched_gmres(
@@ -172,23 +238,27 @@ def batched_gmres(
             converged = beta <= tolerance * scale
             if converged.all():
                 break
-            basis = np.zeros((restart + 1, *rhs.shape))
+            basis = np.zeros((rhs.shape[0], restart + 1, rhs.shape[1]))
             hessenberg = np.zeros((rhs.shape[0], restart + 1, restart))
-            basis[0] = residual / np.where(beta > 0, beta, 1.0)[:, None]
+            basis[:, 0] = residual / np.where(beta > 0, beta, 1.0)[:, None]
             for j in range(restart):  # Arnoldi steps, each batched over all rows
-                w = matvec(preconditioner(basis[j]))
-                for i in range(j + 1):
-                    h = np.einsum("bn,bn->b", w, basis[i])
-                    hessenberg[:, i, j] = h
-                    w -= h[:, None] * basis[i]
+                w = matvec(preconditioner(basis[:, j]))
+                done = basis[:, : j + 1]
+                # Classical Gram-Schmidt applied twice: as stable as the modified one,
+                # in batched BLAS products instead of j vector operations.
+                h = np.matmul(done, w[:, :, None])[:, :, 0]
+                w -= np.matmul(h[:, None, :], done)[:, 0]
+                again = np.matmul(done, w[:, :, None])[:, :, 0]
+                w -= np.matmul(again[:, None, :], done)[:, 0]
+                hessenberg[:, : j + 1, j] = h + again
                 norm = np.linalg.norm(w, axis=1)
                 hessenberg[:, j + 1, j] = norm
-                basis[j + 1] = w / np.where(norm > 0, norm, 1.0)[:, None]
+                basis[:, j + 1] = w / np.where(norm > 0, norm, 1.0)[:, None]
             target = np.zeros((rhs.shape[0], restart + 1))
             target[:, 0] = beta
-            y = np.einsum("bij,bj->bi", np.linalg.pinv(hessenberg), target)
+            y = np.matmul(np.linalg.pinv(hessenberg), target[:, :, None])[:, :, 0]
             y[converged] = 0.0
-            x = x + preconditioner(np.einsum("bj,jbn->bn", y, basis[:restart]))
+            x = x + preconditioner(np.matmul(y[:, None, :], basis[:, :restart])[:, 0])
         converged = np.linalg.norm(rhs - matvec(x), axis=1) <= tolerance * scale
         converged &= np.isfinite(x).all(axis=1)
     return x, converged

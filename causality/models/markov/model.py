@@ -144,8 +144,23 @@ class Markov(AttributionModel):
         # Redirecting states to (null) can only lose conversions; clip round-off.
         return np.clip(1.0 - ratio, 0.0, 1.0)
 
+    def _observed_effects(self, data: Journeys) -> np.ndarray:
+        """Removal effects of the observed data, shape (1, n_channels), computed once."""
+        return data.cached(
+            ("markov_effects", self.order, self.collapse_repeats),
+            lambda: self.removal_effects(data, data.conversions[None], data.nulls[None]),
+        )
+
     def _credit(self, data, conversions, value, nulls):
-        effects = self.removal_effects(data, conversions, nulls)
+        observed = (
+            conversions.shape[0] == 1
+            and np.array_equal(conversions[0], data.conversions)
+            and np.array_equal(nulls[0], data.nulls)
+        )
+        if observed:
+            effects = self._observed_effects(data)
+        else:
+            effects = self.removal_effects(data, conversions, nulls)
         if self.allocation == "total":
             total = effects.sum(axis=1, keepdims=True)
             share = np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
@@ -160,7 +175,7 @@ class Markov(AttributionModel):
 
     # -- what the result shows -------------------------------------------------------
     def _extras(self, data: Journeys) -> dict:
-        effects = self.removal_effects(data, data.conversions[None], data.nulls[None])[0]
+        effects = self._observed_effects(data)[0]
         total = effects.sum()
         removal = pd.DataFrame(
             {"removal_effect": effects, "share": effects / total if total > 0 else effects},
