@@ -170,10 +170,20 @@ def _run_demo(args: argparse.Namespace) -> None:
 
     journeys = Journeys.from_events(load_example(), lookback="30D")
     print(f"Example data: {journeys!r}\n")
+    from causality.registry import get_model
+
     results = []
     for name in available_models():
+        cls = get_model(name)
+        accepted = getattr(cls, "param_names", lambda: ())()
+        params = {"seed": 0}
+        if "n_bootstrap" in accepted:
+            params["n_bootstrap"] = args.n_bootstrap
+        print(f"fitting {name}...", file=sys.stderr, flush=True)
         try:
-            results.append(attribute(journeys, name, n_bootstrap=args.n_bootstrap, seed=0))
+            results.append(attribute(journeys, name, **params))
+        except ImportError as exc:  # an optional extra is not installed
+            print(f"skipped {name}: {exc}", file=sys.stderr)
         except CausalityError as exc:
             print(f"skipped {name}: {exc}", file=sys.stderr)
     frame = compare(results)
@@ -188,9 +198,18 @@ def _run_demo(args: argparse.Namespace) -> None:
     print(f"Conversions credited per channel, estimate [{level:.0%} interval]:")
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print(shown.to_string())
+    for result in results:
+        if result.baseline is not None:
+            b = result.baseline
+            print(
+                f"\n{result.model}: organic baseline {b['conversions']:.1f} "
+                f"[{b['conversions_lower']:.1f}, {b['conversions_upper']:.1f}] of "
+                f"{result.total_conversions + result.unattributed_conversions:.0f} conversions"
+            )
     print(
-        "\nAllocation models split all attributed conversions; none of them is causal. "
-        "See the README for which model to use."
+        "\nAllocation models split every attributed conversion among channels; they describe "
+        "journeys and are not causal. incrementality estimates what each channel adds over "
+        "the organic baseline.\nSee the README: 'Which model should I use?'"
     )
 
 

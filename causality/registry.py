@@ -37,6 +37,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "last_non_direct": "causality.models.heuristics:LastNonDirect",
     "markov": "causality.models.markov:Markov",
     "shapley": "causality.models.shapley:Shapley",
+    "incrementality": "causality.models.bayes:BayesianIncrementality",
 }
 
 

@@ -185,15 +185,33 @@ class AttributionResult:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the result as JSON (with the library version) to ``path``."""
+        """Write the result as JSON (with the library version) to ``path``.
+
+        A ``posterior`` (ArviZ InferenceData) goes next to it as NetCDF, ``path`` with the
+        suffix ``.posterior.nc``, named in the JSON with the ArviZ version that wrote it.
+        """
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))
+        data = self.to_dict()
+        if self.posterior is not None:
+            import arviz
+
+            netcdf = path.with_suffix(".posterior.nc")
+            self.posterior.to_netcdf(str(netcdf))
+            data["posterior"] = {"file": netcdf.name, "arviz_version": arviz.__version__}
+        path.write_text(json.dumps(data, indent=1, allow_nan=False))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> AttributionResult:
-        """Read a result written by `save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a result written by `save` (with its posterior, when one was saved)."""
+        path = Path(path)
+        data = json.loads(path.read_text())
+        result = cls.from_dict(data)
+        stored = data.get("posterior")
+        if stored:
+            posterior = _load_posterior(path.parent / stored["file"], stored)
+            result = dataclasses.replace(result, posterior=posterior)
+        return result
 
     def __repr__(self) -> str:
         return (
@@ -204,6 +222,23 @@ class AttributionResult:
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()
+
+
+def _load_posterior(path: Path, stored: Mapping[str, Any]) -> Any:
+    """Read a saved posterior; its ArviZ major version must match the installed one."""
+    try:
+        import arviz
+    except ImportError as exc:
+        raise ImportError(
+            "this result has a posterior; reading it needs ArviZ: pip install 'causality[bayes]'"
+        ) from exc
+    written = str(stored.get("arviz_version", ""))
+    if written.split(".")[:1] != arviz.__version__.split(".")[:1]:
+        raise ConfigurationError(
+            f"the posterior in {path.name} was written by ArviZ {written!r}; ArviZ "
+            f"{arviz.__version__} is installed. Fix: install arviz=={written} to read it."
+        )
+    return arviz.from_netcdf(str(path))
 
 
 def _jsonable(value: Any) -> Any:

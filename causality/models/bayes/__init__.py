@@ -1,0 +1,10 @@
+"""The Bayesian incrementality model: a person-period hazard model fitted with PyMC.
+
+Importing this package does not import PyMC, PyTensor or ArviZ; fitting does.
+"""
+
+from causality.models.bayes.fitting import compare_designs
+from causality.models.bayes.model import BayesianIncrementality
+from causality.models.bayes.priors import DEFAULT_PRIORS
+
+__all__ = ["DEFAULT_PRIORS", "BayesianIncrementality", "compare_designs"]
