@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson as poisson_distribution
+from scipy.special import pdtr
 
 from causality._validation import check_count, check_probability_level, check_seed
 from causality.errors import ConfigurationError, JourneyValidationError
@@ -270,7 +270,7 @@ def poisson_counts(rng: np.random.Generator, counts: np.ndarray, size: int) -> n
             out[:, columns] = rng.poisson(rate, size=(size, len(columns)))
         else:
             support = np.arange(int(rate + 12 * np.sqrt(rate) + 25))
-            cdf = poisson_distribution.cdf(support, rate)
+            cdf = pdtr(support, rate)  # the Poisson CDF
             uniforms = rng.random((size, len(columns)))
             out[:, columns] = np.searchsorted(cdf, uniforms, side="right")
     return out
