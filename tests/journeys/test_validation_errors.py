@@ -309,7 +309,7 @@ def test_many_bad_rows_show_only_the_first_few():
     message = str(info.value)
     assert f"{n_bad} rows" in message
     shown = re.findall(r"ev\d{4}", message)
-    assert 1 <= len(shown) <= 10
+    assert 0 < len(shown) <= 10
     assert shown[0] == "ev0000"
 
 

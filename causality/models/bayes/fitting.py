@@ -133,9 +133,12 @@ def _interval(samples: np.ndarray, ci_level: float) -> tuple[np.ndarray, np.ndar
     return median, bounds
 
 
-def _assemble(
-    model, journeys, ud, cells, lift, idata, draws, per_channel, every, decays, scores
-) -> AttributionResult:
+def _table_and_baseline(model, journeys, ud, per_channel, every):
+    """Channel table and organic baseline from per-draw incremental conversions.
+
+    ``per_channel`` is (n_draws, n_channels); ``every`` is (n_draws,), what all
+    channels together add. Value scales conversions by the mean value per conversion.
+    """
     vpc = ud.value_per_conversion
     conv, conv_bounds = _interval(per_channel, model.ci_level)
     table = build_table(
@@ -148,19 +151,26 @@ def _assemble(
     )
     observed = journeys.total_conversions + journeys.unattributed_conversions
     observed_value = journeys.total_value + journeys.unattributed_value
-    base, base_bounds = _interval(observed - every, model.ci_level)
-    base_value, base_value_bounds = _interval(observed_value - every * vpc, model.ci_level)
+    base, bounds = _interval(observed - every, model.ci_level)
+    base_value, value_bounds = _interval(observed_value - every * vpc, model.ci_level)
     baseline = pd.Series(
         {
             "conversions": base,
-            "conversions_lower": base_bounds[0],
-            "conversions_upper": base_bounds[1],
+            "conversions_lower": bounds[0],
+            "conversions_upper": bounds[1],
             "value": base_value,
-            "value_lower": base_value_bounds[0],
-            "value_upper": base_value_bounds[1],
+            "value_lower": value_bounds[0],
+            "value_upper": value_bounds[1],
         },
         dtype=float,
     )
+    return table, baseline
+
+
+def _assemble(
+    model, journeys, ud, cells, lift, idata, draws, per_channel, every, decays, scores
+) -> AttributionResult:
+    table, baseline = _table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
     diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
     diag.update(
@@ -268,31 +278,7 @@ def fit_self_controlled(
     beta = np.asarray(idata.posterior["beta"].values, dtype=float)
     beta = beta.reshape(-1, beta.shape[-1])
     per_channel, every = sccs.attributable(series, beta)
-    vpc = ud.value_per_conversion
-    conv, conv_bounds = _interval(per_channel, model.ci_level)
-    table = build_table(
-        channels=ud.channels,
-        conversions=conv,
-        conversions_bounds=conv_bounds,
-        value=conv * vpc,
-        value_bounds=conv_bounds * vpc,
-        total_conversions=journeys.total_conversions,
-    )
-    observed = journeys.total_conversions + journeys.unattributed_conversions
-    observed_value = journeys.total_value + journeys.unattributed_value
-    base, bounds = _interval(observed - every, model.ci_level)
-    base_value, value_bounds = _interval(observed_value - every * vpc, model.ci_level)
-    baseline = pd.Series(
-        {
-            "conversions": base,
-            "conversions_lower": bounds[0],
-            "conversions_upper": bounds[1],
-            "value": base_value,
-            "value_lower": value_bounds[0],
-            "value_upper": value_bounds[1],
-        },
-        dtype=float,
-    )
+    table, baseline = _table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
     diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
     diag.update(
