@@ -659,7 +659,8 @@ def main(argv: list[str] | None = None) -> int:
         "`run_shapley()` uses its defaults (`max_size=4`, `conv_rate`): not exact Shapley "
         "over whole paths.",
         "- `markov o1 boot200`: ratio to our point estimate in the same rounds.",
-        "- `shapley subsets`: ratio to `shapley rate` (value=coalition_rate); both "
+        "- `shapley subsets`: ratio and share diff relative to `shapley rate` "
+        "(value=coalition_rate), a different game, so the share diff is not an error; both "
         "`n_bootstrap=0`, method `auto` (exact: no path has more than 20 channels).",
         "- The machine is shared with other work, so timings are noisy; ratios are "
         "measured side by side to cancel some of it.",

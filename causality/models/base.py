@@ -206,11 +206,13 @@ class AttributionModel:
             data.value, conversions, out=np.zeros_like(data.value), where=conversions > 0
         )
         batch = max(1, BOOTSTRAP_BATCH_CELLS // max(1, data.n_records))
+        conv_sampler = PoissonSampler(conversions)
+        null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
         conv_parts, value_parts = [], []
         for start in range(0, self.n_bootstrap, batch):
             size = min(batch, self.n_bootstrap - start)
-            conv_w = poisson_counts(rng, conversions, size)
-            null_w = poisson_counts(rng, nulls, size) if self.uses_nulls else None
+            conv_w = conv_sampler.draw(rng, size)
+            null_w = null_sampler.draw(rng, size) if null_sampler is not None else None
             conv, value = self._credit(data, conv_w, conv_w * value_per_conversion, null_w)
             conv_parts.append(conv)
             value_parts.append(value)
@@ -249,31 +251,51 @@ class AttributionModel:
         return {}
 
 
-def poisson_counts(rng: np.random.Generator, counts: np.ndarray, size: int) -> np.ndarray:
-    """Poisson(``counts``) draws, shape ``(size, len(counts))``, as floats.
+class PoissonSampler:
+    """Draws Poisson(``counts``) rows, shape ``(size, len(counts))``, as floats.
 
     Counts are mostly a few small integers, so cells of equal rate are drawn
     together by inverting that rate's CDF (one uniform per draw, about twice as
-    fast as numpy's Poisson sampler); many distinct rates fall back to numpy.
+    fast as numpy's Poisson sampler); many distinct rates fall back to numpy. The
+    grouping is computed once per fit, not once per batch of replicates.
     """
-    rates, index = np.unique(counts, return_inverse=True)
-    if len(rates) > 256:
-        return rng.poisson(counts, size=(size, len(counts))).astype(np.float64)
-    out = np.empty((size, len(counts)), dtype=np.float64)
-    order = np.argsort(index, kind="stable")
-    bounds = np.searchsorted(index[order], np.arange(len(rates) + 1))
-    for k, rate in enumerate(rates):  # one pass per distinct rate, never per journey
-        columns = order[bounds[k] : bounds[k + 1]]
-        if rate <= 0:
-            out[:, columns] = 0.0
-        elif rate > 1e4:
-            out[:, columns] = rng.poisson(rate, size=(size, len(columns)))
-        else:
-            support = np.arange(int(rate + 12 * np.sqrt(rate) + 25))
-            cdf = pdtr(support, rate)  # the Poisson CDF
-            uniforms = rng.random((size, len(columns)))
-            out[:, columns] = np.searchsorted(cdf, uniforms, side="right")
-    return out
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.counts = np.asarray(counts, dtype=np.float64)
+        rates, index = np.unique(self.counts, return_inverse=True)
+        self.rates = rates
+        self.groups: list[tuple[float, np.ndarray, np.ndarray | None]] = []
+        if len(rates) > 256:
+            return
+        order = np.argsort(index, kind="stable")
+        bounds = np.searchsorted(index[order], np.arange(len(rates) + 1))
+        for k, rate in enumerate(rates):  # one entry per distinct rate, never per journey
+            columns = order[bounds[k] : bounds[k + 1]]
+            cdf = None
+            if 0 < rate <= 1e4:
+                cdf = pdtr(np.arange(int(rate + 12 * np.sqrt(rate) + 25)), rate)  # Poisson CDF
+            self.groups.append((float(rate), columns, cdf))
+
+    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """One batch of ``size`` replicates."""
+        n = len(self.counts)
+        if len(self.rates) > 256:
+            return rng.poisson(self.counts, size=(size, n)).astype(np.float64)
+        out = np.empty((size, n), dtype=np.float64)
+        for rate, columns, cdf in self.groups:
+            if rate <= 0:
+                out[:, columns] = 0.0
+            elif cdf is None:
+                out[:, columns] = rng.poisson(rate, size=(size, len(columns)))
+            else:
+                uniforms = rng.random((size, len(columns)))
+                out[:, columns] = np.searchsorted(cdf, uniforms, side="right")
+        return out
+
+
+def poisson_counts(rng: np.random.Generator, counts: np.ndarray, size: int) -> np.ndarray:
+    """Poisson(``counts``) draws, shape ``(size, len(counts))`` (see `PoissonSampler`)."""
+    return PoissonSampler(counts).draw(rng, size)
 
 
 def as_journeys(data: Journeys | pd.DataFrame) -> Journeys:
