@@ -162,18 +162,10 @@ class AttributionModel:
             total_conversions=journeys.total_conversions,
             has_intervals=self.n_bootstrap > 0,
         )
-        return AttributionResult(
-            table=table,
-            model=self.name,
-            params=self.params(),
-            kind=self.kind,
-            ci_level=self.ci_level,
-            seed=self.seed,
-            n_journeys=len(journeys),
-            total_conversions=journeys.total_conversions,
-            total_value=journeys.total_value,
-            unattributed_conversions=journeys.unattributed_conversions,
-            window=journeys.window,
+        return result_for(
+            self,
+            journeys,
+            table,
             diagnostics={"n_bootstrap": self.n_bootstrap, "n_records": data.n_records},
             extras=self._extras(data),
         )
@@ -249,6 +241,30 @@ class AttributionModel:
     def _extras(self, data: Journeys) -> dict[str, Any]:
         """Named tables and numbers the model adds to its result."""
         return {}
+
+
+def result_for(
+    model: Any, journeys: Journeys, table: pd.DataFrame, **fields: Any
+) -> AttributionResult:
+    """An `AttributionResult` of ``model`` on ``journeys``: the metadata every model records.
+
+    ``fields`` add ``baseline``, ``diagnostics``, ``extras`` or ``posterior``. Models that
+    override ``fit`` (Bayesian ones) assemble their result here too.
+    """
+    return AttributionResult(
+        table=table,
+        model=model.name,
+        params=model.params(),
+        kind=model.kind,
+        ci_level=model.ci_level,
+        seed=model.seed,
+        n_journeys=len(journeys),
+        total_conversions=journeys.total_conversions,
+        total_value=journeys.total_value,
+        unattributed_conversions=journeys.unattributed_conversions,
+        window=journeys.window,
+        **fields,
+    )
 
 
 class PoissonSampler:

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy.special import logit
 
 from causality.journeys import Journeys
+from causality.models.base import result_for
 from causality.models.bayes import build, counterfactual, diagnostics
 from causality.models.bayes import lift as lift_module
 from causality.models.bayes.decay import choose_decays
@@ -181,22 +182,8 @@ def _assemble(
         approximate=model.method != "nuts",
     )
     extras = _extras(model, ud, cells, lift, idata, draws, decays, scores)
-    return AttributionResult(
-        table=table,
-        model=model.name,
-        params=model.params(),
-        kind=model.kind,
-        ci_level=model.ci_level,
-        seed=model.seed,
-        n_journeys=len(journeys),
-        total_conversions=journeys.total_conversions,
-        total_value=journeys.total_value,
-        unattributed_conversions=journeys.unattributed_conversions,
-        window=journeys.window,
-        baseline=baseline,
-        diagnostics=diag,
-        extras=extras,
-        posterior=idata,
+    return result_for(
+        model, journeys, table, baseline=baseline, diagnostics=diag, extras=extras, posterior=idata
     )
 
 
@@ -312,22 +299,8 @@ def fit_self_controlled(
         )
     clock.lap("counterfactual")
     diag["seconds"] = clock.laps
-    return AttributionResult(
-        table=table,
-        model=model.name,
-        params=model.params(),
-        kind=model.kind,
-        ci_level=model.ci_level,
-        seed=model.seed,
-        n_journeys=len(journeys),
-        total_conversions=journeys.total_conversions,
-        total_value=journeys.total_value,
-        unattributed_conversions=journeys.unattributed_conversions,
-        window=journeys.window,
-        baseline=baseline,
-        diagnostics=diag,
-        extras=extras,
-        posterior=idata,
+    return result_for(
+        model, journeys, table, baseline=baseline, diagnostics=diag, extras=extras, posterior=idata
     )
 
 
