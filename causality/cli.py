@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import warnings
@@ -24,6 +25,10 @@ from typing import Any
 import pandas as pd
 
 from causality.errors import CausalityError, ConfigurationError
+
+# Modules that add their own subcommands through ``add_commands(subparsers)``. Each must import
+# cheaply: heavy dependencies (FastAPI, matplotlib) load inside the command's ``run``.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 _EVENT_ROLES = ("user", "anonymous", "timestamp", "event_type", "channel", "value", "offline")
 _PATH_ROLES = ("path", "conversions", "value", "nulls")
@@ -96,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--n-bootstrap", type=int, default=200)
     demo.set_defaults(run=_run_demo)
+
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 
