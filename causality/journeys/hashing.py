@@ -24,8 +24,8 @@ def path_group_ids(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, 
 
     Each sequence is summarised by its length and two independent 64-bit sums of
     hashed ``(channel, position)`` pairs, so two different sequences share an id
-    with probability about 2**-128. Ids are ordered by (length, hashes), which does
-    not depend on the order of the input rows.
+    with probability about 2**-128. Ids are ordered by the hashes, which does not
+    depend on the order of the input rows.
 
     Parameters
     ----------
@@ -49,8 +49,19 @@ def path_group_ids(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, 
     position = np.arange(len(codes), dtype=np.int64) - np.repeat(starts, lengths)
     key = (codes.astype(np.uint64) + np.uint64(1)) | (position.astype(np.uint64) << np.uint64(32))
     with np.errstate(over="ignore"):
-        first = np.add.reduceat(_splitmix64(key), starts)
-        second = np.add.reduceat(_splitmix64(key ^ np.uint64(0xD6E8FEB86659FD93)), starts)
-    frame = pd.DataFrame({"length": lengths, "first": first, "second": second})
-    ids = frame.groupby(["length", "first", "second"], sort=True).ngroup().to_numpy(np.int64)
+        hashed = _splitmix64(key)
+        first = np.add.reduceat(hashed, starts)
+        # A second, different function of the same hash: cheaper than mixing twice, and a
+        # collision must then hold for both sums at once.
+        second = np.add.reduceat(hashed * (hashed | np.uint64(1)), starts)
+    # One 64-bit key decides almost always; the second sum and the length only confirm it, and
+    # the exact three-key grouping runs only if some first-sum bucket mixes sequences.
+    _, ids = np.unique(first, return_inverse=True)
+    n_groups = int(ids.max()) + 1
+    rep = np.empty(n_groups, dtype=np.int64)
+    rep[ids] = np.arange(len(ids))
+    if np.array_equal(second[rep][ids], second) and np.array_equal(lengths[rep][ids], lengths):
+        return ids.astype(np.int64, copy=False), n_groups
+    frame = pd.DataFrame({"first": first, "second": second, "length": lengths})
+    ids = frame.groupby(["first", "second", "length"], sort=True).ngroup().to_numpy(np.int64)
     return ids, int(ids.max()) + 1

@@ -62,7 +62,7 @@ def journeys_from_paths(
     else:
         null = np.zeros(len(df))
 
-    row, tokens = _split_paths(df[path], sep)
+    row, codes, names = _split_paths(df[path], sep)
     touches_per_row = np.bincount(row, minlength=len(df))
     empty_row = touches_per_row == 0
     raise_for_rows(
@@ -73,10 +73,9 @@ def journeys_from_paths(
         fix="drop those rows: a journey without touches cannot be attributed",
         show=[path, nulls],
     )
-    codes, names = _sorted_codes(tokens)
     keep = ~empty_row
     return Journeys(
-        channels=[str(n) for n in names],
+        channels=names,
         codes=codes,
         offsets=np.concatenate([[0], np.cumsum(touches_per_row[keep])]),
         conversions=conv[keep],
@@ -87,33 +86,32 @@ def journeys_from_paths(
     )
 
 
-def _split_paths(paths: pd.Series, sep: str) -> tuple[np.ndarray, pa.Array]:
-    """Row position and channel name of every touch, blank names dropped (Arrow kernels)."""
-    text = pa.array(
-        paths.astype("string").fillna("").to_numpy(dtype=object), type=pa.large_string()
-    )
-    lists = pc.split_pattern(text, pattern=sep)
+def _split_paths(paths: pd.Series, sep: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Row position, channel code and channel names of every touch (Arrow kernels).
+
+    Blank names are dropped and names are trimmed. Trimming and sorting work on the
+    dictionary of distinct raw tokens (a few dozen), not on the millions of touches.
+    """
+    text = pa.array(paths, from_pandas=True)
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        text = pa.array(paths.astype("string"), from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):  # pandas' Arrow-backed strings come chunked
+        text = text.combine_chunks()
+    lists = pc.split_pattern(pc.fill_null(text, ""), pattern=sep)
     row = np.repeat(
         np.arange(len(text)), pc.list_value_length(lists).to_numpy(zero_copy_only=False)
     )
-    tokens = pc.utf8_trim_whitespace(lists.flatten())
-    present = pc.not_equal(tokens, "").to_numpy(zero_copy_only=False)
-    return row[present], tokens.filter(pa.array(present))
-
-
-def _sorted_codes(tokens: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Integer codes of channel names, numbered in sorted name order."""
-    encoded = (
-        pc.dictionary_encode(tokens).combine_chunks()
-        if isinstance(tokens, pa.ChunkedArray)
-        else pc.dictionary_encode(tokens)
-    )
-    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    order = np.argsort(names, kind="stable")
-    rank = np.empty(len(names), dtype=np.int32)
-    rank[order] = np.arange(len(names), dtype=np.int32)
-    codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
-    return codes, [str(n) for n in names[order]]
+    encoded = pc.dictionary_encode(lists.flatten())
+    raw_names = np.asarray(pc.utf8_trim_whitespace(encoded.dictionary).to_pylist(), dtype=object)
+    names, name_code = np.unique(raw_names, return_inverse=True)
+    raw_code = encoded.indices.to_numpy(zero_copy_only=False)
+    present = (raw_names != "")[raw_code]
+    codes = name_code.astype(np.int32)[raw_code[present]]
+    blank = np.flatnonzero(names == "")
+    if len(blank):  # the blank name sorts first: shift the others down over it
+        names = names[1:]
+        codes -= 1
+    return row[present], codes, [str(n) for n in names]
 
 
 def _counts(df: pd.DataFrame, column: str, role: str) -> np.ndarray:

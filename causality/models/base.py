@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import pdtr
 
+from causality._progress import progress_bar
 from causality._validation import check_count, check_probability_level, check_seed
 from causality.errors import ConfigurationError, JourneyValidationError
 from causality.journeys import Journeys
@@ -42,6 +43,11 @@ class AttributionModel:
     seed : int or None, default 0
         Seed of every random choice; the result records it. ``None`` draws fresh
         entropy (not reproducible).
+    progress : bool or None, default None
+        Show a progress bar for long work (bootstrap replicates, sampling). ``None``
+        shows one only in a terminal or notebook (and never with
+        ``CAUSALITY_PROGRESS=0``). A display setting: it changes no estimate and is
+        not among the result's ``params``.
 
     Notes
     -----
@@ -66,6 +72,9 @@ class AttributionModel:
     ci_level: float = 0.9
     n_bootstrap: int = 200
     seed: int | None = 0
+    progress: bool | None = dataclasses.field(
+        default=None, compare=False, metadata={"display_only": True}
+    )
 
     def __post_init__(self) -> None:
         check_probability_level("ci_level", self.ci_level)
@@ -99,9 +108,7 @@ class AttributionModel:
         """A JSON Schema of the model's parameters, derived from its dataclass fields."""
         hints = typing.get_type_hints(cls)
         properties: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if not f.init:
-                continue
+        for f in estimation_fields(cls):
             prop = dict(_json_type(hints.get(f.name, Any)))
             default = f.default if f.default is not dataclasses.MISSING else None
             if isinstance(default, str | int | float | bool) or default is None:
@@ -119,7 +126,7 @@ class AttributionModel:
 
     def params(self) -> dict[str, Any]:
         """The model's parameters as a JSON-safe dict."""
-        return {f.name: _json_safe(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: _json_safe(getattr(self, f.name)) for f in estimation_fields(self)}
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, journeys: Journeys | pd.DataFrame) -> AttributionResult:
@@ -201,13 +208,15 @@ class AttributionModel:
         conv_sampler = PoissonSampler(conversions)
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
         conv_parts, value_parts = [], []
-        for start in range(0, self.n_bootstrap, batch):
-            size = min(batch, self.n_bootstrap - start)
-            conv_w = conv_sampler.draw(rng, size)
-            null_w = null_sampler.draw(rng, size) if null_sampler is not None else None
-            conv, value = self._credit(data, conv_w, conv_w * value_per_conversion, null_w)
-            conv_parts.append(conv)
-            value_parts.append(value)
+        with progress_bar(self.n_bootstrap, f"{self.name} bootstrap", self.progress) as bar:
+            for start in range(0, self.n_bootstrap, batch):
+                size = min(batch, self.n_bootstrap - start)
+                conv_w = conv_sampler.draw(rng, size)
+                null_w = null_sampler.draw(rng, size) if null_sampler is not None else None
+                conv, value = self._credit(data, conv_w, conv_w * value_per_conversion, null_w)
+                conv_parts.append(conv)
+                value_parts.append(value)
+                bar.update(size)
         return np.concatenate(conv_parts), np.concatenate(value_parts)
 
     def _credit(
@@ -243,6 +252,13 @@ class AttributionModel:
         return {}
 
 
+def estimation_fields(model: Any) -> list[dataclasses.Field]:
+    """The dataclass fields that are estimation parameters (display settings left out)."""
+    return [
+        f for f in dataclasses.fields(model) if f.init and not f.metadata.get("display_only", False)
+    ]
+
+
 def result_for(
     model: Any, journeys: Journeys, table: pd.DataFrame, **fields: Any
 ) -> AttributionResult:
@@ -272,41 +288,50 @@ class PoissonSampler:
 
     Counts are mostly a few small integers, so cells of equal rate are drawn
     together by inverting that rate's CDF (one uniform per draw, about twice as
-    fast as numpy's Poisson sampler); many distinct rates fall back to numpy. The
-    grouping is computed once per fit, not once per batch of replicates.
+    fast as numpy's Poisson sampler). Cells are drawn in rate order, each rate a
+    contiguous block, and put back in place with one gather per batch. The
+    grouping is computed once per fit, not once per batch of replicates; very many
+    distinct rates (real-valued counts) fall back to numpy.
     """
+
+    #: Above this many distinct rates, numpy's sampler beats one CDF table per rate.
+    MAX_TABLES = 4096
+    #: Rates above this are drawn by numpy: their CDF tables would be long.
+    MAX_TABLE_RATE = 1e4
 
     def __init__(self, counts: np.ndarray) -> None:
         self.counts = np.asarray(counts, dtype=np.float64)
         rates, index = np.unique(self.counts, return_inverse=True)
         self.rates = rates
-        self.groups: list[tuple[float, np.ndarray, np.ndarray | None]] = []
-        if len(rates) > 256:
+        if len(rates) > self.MAX_TABLES:
             return
-        order = np.argsort(index, kind="stable")
-        bounds = np.searchsorted(index[order], np.arange(len(rates) + 1))
-        for k, rate in enumerate(rates):  # one entry per distinct rate, never per journey
-            columns = order[bounds[k] : bounds[k + 1]]
-            cdf = None
-            if 0 < rate <= 1e4:
-                cdf = pdtr(np.arange(int(rate + 12 * np.sqrt(rate) + 25)), rate)  # Poisson CDF
-            self.groups.append((float(rate), columns, cdf))
+        self.order = np.argsort(index, kind="stable")
+        self.place = np.empty_like(self.order)
+        self.place[self.order] = np.arange(len(self.order))
+        self.bounds = np.searchsorted(index[self.order], np.arange(len(rates) + 1))
+        self.cdfs: list[np.ndarray | None] = [  # one table per distinct rate, never per journey
+            pdtr(np.arange(int(rate + 12 * np.sqrt(rate) + 25)), rate)
+            if 0 < rate <= self.MAX_TABLE_RATE
+            else None
+            for rate in rates
+        ]
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """One batch of ``size`` replicates."""
         n = len(self.counts)
-        if len(self.rates) > 256:
+        if len(self.rates) > self.MAX_TABLES:
             return rng.poisson(self.counts, size=(size, n)).astype(np.float64)
-        out = np.empty((size, n), dtype=np.float64)
-        for rate, columns, cdf in self.groups:
+        uniforms = rng.random((size, n))
+        drawn = np.empty((size, n), dtype=np.float64)
+        blocks = zip(self.rates, self.cdfs, self.bounds[:-1], self.bounds[1:], strict=True)
+        for rate, cdf, lo, hi in blocks:
             if rate <= 0:
-                out[:, columns] = 0.0
+                drawn[:, lo:hi] = 0.0
             elif cdf is None:
-                out[:, columns] = rng.poisson(rate, size=(size, len(columns)))
+                drawn[:, lo:hi] = rng.poisson(rate, size=(size, hi - lo))
             else:
-                uniforms = rng.random((size, len(columns)))
-                out[:, columns] = np.searchsorted(cdf, uniforms, side="right")
-        return out
+                drawn[:, lo:hi] = np.searchsorted(cdf, uniforms[:, lo:hi], side="right")
+        return drawn[:, self.place]
 
 
 def poisson_counts(rng: np.random.Generator, counts: np.ndarray, size: int) -> np.ndarray:

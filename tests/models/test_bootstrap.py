@@ -106,9 +106,28 @@ def test_poisson_counts_have_poisson_mean_and_variance():
     assert np.all(draws[:, 0] == 0) and np.all(draws == np.round(draws))
 
 
-def test_poisson_counts_with_many_distinct_rates_use_numpy_sampler():
-    from causality.models.base import poisson_counts
+@pytest.mark.parametrize("n_rates", [1000, 5000])  # CDF tables, then numpy's sampler
+def test_poisson_counts_with_many_distinct_rates_keep_each_cell_in_place(n_rates):
+    from causality.models.base import PoissonSampler, poisson_counts
 
-    rates = np.linspace(0.1, 50, 1000)
-    draws = poisson_counts(np.random.default_rng(3), rates, 4000)
+    rates = np.random.default_rng(0).permutation(np.linspace(0.1, 50, n_rates))
+    assert (len(PoissonSampler(rates).rates) > PoissonSampler.MAX_TABLES) == (n_rates > 4096)
+    draws = poisson_counts(np.random.default_rng(3), rates, 2000)
     np.testing.assert_allclose(draws.mean(axis=0).sum(), rates.sum(), rtol=0.01)
+    # Per cell: the mean follows that cell's own rate, wherever it sits in the row.
+    z = (draws.mean(axis=0) - rates) / np.sqrt(rates / 2000)
+    assert np.abs(z).max() < 5.5 and abs(np.corrcoef(draws.mean(axis=0), rates)[0, 1]) > 0.99
+
+
+def test_progress_is_a_display_setting_not_a_parameter(capsys):
+    from causality.models.heuristics import Linear
+
+    journeys = ca.Journeys.from_paths(
+        pd.DataFrame({"path": ["a > b", "b"], "conversions": [3, 1], "nulls": [2, 2]})
+    )
+    shown = Linear(n_bootstrap=50, progress=True).fit(journeys)
+    assert "linear bootstrap" in capsys.readouterr().err
+    silent = Linear(n_bootstrap=50, progress=False).fit(journeys)
+    assert capsys.readouterr().err == ""
+    assert "progress" not in shown.params and "progress" not in Linear.param_schema()["properties"]
+    pd.testing.assert_frame_equal(shown.table, silent.table)

@@ -1,5 +1,6 @@
 """The Markov removal-effect model against hand-worked chains and ChannelAttribution."""
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,16 @@ def test_preconditioned_bootstrap_solves_equal_direct_solves(monkeypatch):
     monkeypatch.setattr(chain_module, "DENSE_STATES", 0)
     iterative = Markov(order=2, n_bootstrap=40).fit(ca.Journeys.from_paths(data)).table
     pd.testing.assert_frame_equal(dense, iterative, rtol=1e-8)
+
+
+def test_unconverged_iterations_fall_back_to_direct_solves(monkeypatch):
+    data = table([("A > B > C", 30, 50), ("B > C > B", 20, 60), ("C > A", 5, 40), ("A", 8, 30)])
+    dense = Markov(order=2, n_bootstrap=0).fit(ca.Journeys.from_paths(data)).table
+    monkeypatch.setattr(chain_module, "DENSE_STATES", 0)
+    cut_short = functools.partial(chain_module.absorption_by_iteration, max_steps=1)
+    monkeypatch.setattr(chain_module, "absorption_by_iteration", cut_short)
+    direct = Markov(order=2, n_bootstrap=0).fit(ca.Journeys.from_paths(data)).table
+    pd.testing.assert_frame_equal(dense, direct, rtol=1e-10)
 
 
 def test_batched_gmres_solves_random_well_conditioned_systems():

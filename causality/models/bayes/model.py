@@ -12,7 +12,7 @@ import pandas as pd
 from causality._validation import check_count, check_probability_level, check_seed
 from causality.errors import CausalityWarning, ConfigurationError, JourneyValidationError
 from causality.journeys import Journeys
-from causality.models.base import AttributionModel, _json_safe, as_journeys
+from causality.models.base import AttributionModel, _json_safe, as_journeys, estimation_fields
 from causality.models.bayes import lift as lift_module
 from causality.models.bayes.priors import merge_priors
 from causality.results import AttributionResult
@@ -163,7 +163,7 @@ class BayesianIncrementality:
     def params(self) -> dict[str, Any]:
         """The model's parameters as a JSON-safe dict."""
         out = {}
-        for f in dataclasses.fields(self):
+        for f in estimation_fields(self):
             value = getattr(self, f.name)
             out[f.name] = (
                 lift_module.records(value) if f.name == "lift_tests" else _json_safe(value)

@@ -116,26 +116,40 @@ def _transition_block(structure: ChainStructure, probs: np.ndarray) -> sp.csr_ar
 
 
 def absorption_by_iteration(
-    block: sp.csr_array, rhs: np.ndarray, *, max_steps: int = 100_000
+    apply_q: Callable[[np.ndarray], np.ndarray],
+    rhs: np.ndarray,
+    *,
+    batch_axis: int = 0,
+    max_steps: int = 100_000,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``x = rhs + Q x`` for a batch of rows by fixed-point iteration.
+    """Solve ``x = rhs + Q x`` for a batch of systems by fixed-point iteration.
 
     ``Q`` is substochastic and every path ends, so the iteration converges
     monotonically from ``x = rhs``. It stops when the remaining error, estimated
     from the contraction of successive steps, is below `GMRES_TOLERANCE` (an
     absorption probability is at most 1, so the tolerance is absolute).
 
+    Parameters
+    ----------
+    apply_q : callable
+        ``apply_q(x)`` returns ``Q x`` for every system of the batch at once.
+    rhs : ndarray, shape (n_batch, n_states) or, with ``batch_axis=1``, its transpose
+    batch_axis : int
+        The axis of ``rhs`` that runs over systems.
+
     Returns
     -------
     x : ndarray, shape like ``rhs``
-    converged : ndarray of bool, per row
+    converged : ndarray of bool, per system
     """
+    state_axis = 1 - batch_axis
     x = rhs.copy()
-    previous = np.full(rhs.shape[0], np.inf)
-    converged = np.zeros(rhs.shape[0], dtype=bool)
+    n_batch = rhs.shape[batch_axis]
+    previous = np.full(n_batch, np.inf)
+    converged = np.zeros(n_batch, dtype=bool)
     for _ in range(max_steps):
-        new = rhs + (block @ x.ravel()).reshape(rhs.shape)
-        step = np.max(np.abs(new - x), axis=1)
+        new = rhs + apply_q(x)
+        step = np.max(np.abs(new - x), axis=state_axis)
         x = new
         # Contraction estimated from successive steps; unknown at first, so assume slow.
         ratio = np.where(
@@ -152,17 +166,32 @@ def absorption_by_iteration(
     return x, converged
 
 
+def _block_product(block: sp.csr_array) -> Callable[[np.ndarray], np.ndarray]:
+    """``Q x`` for each row of a batch, through the batch's block-diagonal matrix."""
+    return lambda x: (block @ x.ravel()).reshape(x.shape)
+
+
 def _over_removals(structure, edge_prob, conversion_prob, removed) -> np.ndarray:
-    """One replicate at a time (the point estimate), its removals as one batch."""
+    """One replicate at a time (the point estimate), its removals as one batch.
+
+    Removing states zeroes their rows and columns of Q and their right-hand side, so
+    every removal shares the observed Q: with ``x`` held at 0 on removed states,
+    ``Q_removed x = keep * (Q x)``. The batch is one sparse product with a dense
+    (states x removals) block per step, and no per-removal matrix is ever built.
+    """
+    n = structure.n_states
+    keep = np.ascontiguousarray((~removed).T).astype(np.float64)  # (n_states, n_removals)
     out = np.empty((edge_prob.shape[0], len(removed)))
-    kept_edges = ~(removed[:, structure.edge_from] | removed[:, structure.edge_to])
     for b in range(edge_prob.shape[0]):
-        probs = np.where(kept_edges, edge_prob[b][None, :], 0.0)
-        rhs = np.where(removed, 0.0, conversion_prob[b][None, :])
-        x, converged = absorption_by_iteration(_transition_block(structure, probs), rhs)
+        q = sp.csr_array((edge_prob[b], (structure.edge_from, structure.edge_to)), shape=(n, n))
+        rhs = keep * conversion_prob[b][:, None]
+        x, converged = absorption_by_iteration(lambda v, q=q: keep * (q @ v), rhs, batch_axis=1)
         for m in np.flatnonzero(~converged):
-            x[m] = spla.spsolve(_restricted_matrix(structure, probs[m], ~removed[m]), rhs[m])
-        out[b] = x[:, structure.start]
+            probs = np.where(
+                keep[structure.edge_from, m] * keep[structure.edge_to, m] > 0, edge_prob[b], 0.0
+            )
+            x[:, m] = spla.spsolve(_restricted_matrix(structure, probs, ~removed[m]), rhs[:, m])
+        out[b] = x[structure.start]
     return out
 
 
@@ -182,7 +211,7 @@ def _over_replicates(structure, edge_prob, conversion_prob, removed, observed) -
                 rhs,
             )
         else:
-            x, converged = absorption_by_iteration(block, rhs)
+            x, converged = absorption_by_iteration(_block_product(block), rhs)
         for b in np.flatnonzero(~converged):  # far from the observed chain: solve directly
             x[b] = spla.spsolve(_restricted_matrix(structure, probs[b], ~gone), rhs[b])
         out[:, m] = x[:, structure.start]

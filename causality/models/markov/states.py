@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from causality.errors import ConfigurationError
 from causality.journeys import Journeys
 
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
@@ -31,9 +32,9 @@ class ChainStructure:
         Channel codes of each state's tuple, -1 where the tuple is shorter.
     edge_from, edge_to : ndarray of int
         Transitions between transient states.
-    internal : sparse matrix, shape (n_records, n_edges)
-        How often each record takes each transition; it is taken by every journey of
-        the record, converting or not.
+    touch_record, touch_edge : ndarray of int
+        For every step of every record (repeats collapsed): the record and the
+        transition it takes.
     last_state : ndarray of int
         Each record's last transient state, from which it converts or ends.
     """
@@ -43,8 +44,23 @@ class ChainStructure:
     state_channels: np.ndarray
     edge_from: np.ndarray
     edge_to: np.ndarray
-    internal: sp.csr_array
+    touch_record: np.ndarray
+    touch_edge: np.ndarray
     last_state: np.ndarray
+
+    @functools.cached_property
+    def internal(self) -> sp.csr_array:
+        """Sparse (n_records, n_edges): how often each record takes each transition.
+
+        Every journey of the record takes them, converting or not. Built only for
+        batches of replicates; one estimate needs a weighted count, not the matrix.
+        """
+        internal = sp.csr_array(
+            (np.ones(len(self.touch_edge)), (self.touch_record, self.touch_edge)),
+            shape=(len(self.last_state), len(self.edge_from)),
+        )
+        internal.sum_duplicates()
+        return internal
 
     @functools.cached_property
     def from_incidence(self) -> sp.csr_array:
@@ -71,11 +87,13 @@ class ChainStructure:
 
     def labels(self, channels: tuple[str, ...]) -> list[str]:
         """Display label of each transient state: channels, oldest first, joined by ', '."""
-        names = np.asarray(channels, dtype=object)
-        out = []
-        for row in self.state_channels[:-1, ::-1]:  # columns are lags: 0 is the latest
-            out.append(", ".join(names[c] for c in row[row >= 0]))
-        return [*out, START]
+        names = np.asarray([*channels, ""], dtype=object)  # code -1 reads the blank name
+        label = np.full(self.n_states - 1, "", dtype=object)
+        for lag in range(self.order - 1, -1, -1):  # columns are lags: 0 is the latest
+            part = names[self.state_channels[:-1, lag]]
+            joined = np.where(label == "", part, label + ", " + part)
+            label = np.where(part == "", label, joined)
+        return [*label.tolist(), START]
 
     def transition_counts(
         self, conversions: np.ndarray, nulls: np.ndarray
@@ -92,6 +110,14 @@ class ChainStructure:
         to_conversion, to_null : (n_batch, n_states) counts of ending each way
         """
         journeys = conversions + nulls
+        if len(journeys) == 1:
+            weights = journeys[0][self.touch_record]
+            edges = np.bincount(self.touch_edge, weights, minlength=len(self.edge_from))[None]
+            return (
+                edges,
+                np.bincount(self.last_state, conversions[0], minlength=self.n_states)[None],
+                np.bincount(self.last_state, nulls[0], minlength=self.n_states)[None],
+            )
         edges = journeys @ self.internal
         ends = sp.csr_array(
             (np.ones(len(self.last_state)), (np.arange(len(self.last_state)), self.last_state)),
@@ -109,49 +135,57 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
     """
     n_channels = len(journeys.channels)
     codes = journeys.codes.astype(np.int64)
-    position = journeys.position_of_touch()
-    # A state is the last `order` channels; code+1 so that 0 pads shorter tuples.
-    lagged = np.full((len(codes), order), -1, dtype=np.int64)
-    key = np.zeros(len(codes), dtype=np.int64)
-    for lag in range(order):
-        shifted = np.full(len(codes), -1, dtype=np.int64)
-        shifted[lag:] = codes[: len(codes) - lag]
-        shifted[position < lag] = -1
-        lagged[:, lag] = shifted
-        key = key * (n_channels + 1) + (shifted + 1)
+    base = n_channels + 1
+    if base**order >= 2**62:
+        raise ConfigurationError(
+            f"order {order} over {n_channels:,} channels has too many possible states to "
+            "index. Fix: lower order= or group rare channels together."
+        )
+    # A state is the last `order` channels, written as base-(n_channels + 1) digits with the
+    # latest channel most significant; digit 0 pads tuples shorter than `order`.
+    key = codes + 1
+    if order > 1:
+        position = journeys.position_of_touch()
+        for lag in range(1, order):
+            digit = np.zeros(len(codes), dtype=np.int64)
+            digit[lag:] = codes[: len(codes) - lag] + 1
+            digit[position < lag] = 0
+            key = key * base + digit
     record = journeys.record_of_touch()
     if collapse:
         repeat = np.zeros(len(key), dtype=bool)
         repeat[1:] = (key[1:] == key[:-1]) & (record[1:] == record[:-1])
-        key, lagged, record = key[~repeat], lagged[~repeat], record[~repeat]
+        key, record = key[~repeat], record[~repeat]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(record, minlength=journeys.n_records))])
-    state, first_rows = _factorize_with_first(key)
-    n_states = len(first_rows) + 1
+    state, state_rows = _factorize_with_row(key)
+    n_states = len(state_rows) + 1
     start = n_states - 1
-    state_channels = np.vstack([lagged[first_rows], np.full((1, order), -1, dtype=np.int64)])
+    place = base ** np.arange(order - 1, -1, -1, dtype=np.int64)  # lag 0 is the top digit
+    state_channels = np.vstack(
+        [(key[state_rows, None] // place) % base - 1, np.full((1, order), -1, dtype=np.int64)]
+    )
 
     from_state = np.empty(len(key), dtype=np.int64)
     from_state[1:] = state[:-1]
     from_state[offsets[:-1]] = start
-    edge_id, edge_rows = _factorize_with_first(from_state * n_states + state)
-    internal = sp.csr_array(
-        (np.ones(len(key)), (record, edge_id)), shape=(journeys.n_records, len(edge_rows))
-    )
-    internal.sum_duplicates()
+    edge_id, edge_rows = _factorize_with_row(from_state * n_states + state)
     return ChainStructure(
         order=order,
         n_states=n_states,
         state_channels=state_channels,
         edge_from=from_state[edge_rows],
         edge_to=state[edge_rows],
-        internal=internal,
+        touch_record=record,
+        touch_edge=edge_id,
         last_state=state[offsets[1:] - 1],
     )
 
 
-def _factorize_with_first(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``key`` in order of first appearance, and the row of each first appearance."""
+def _factorize_with_row(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``key`` in order of first appearance, and one row holding each key."""
     codes, uniques = pd.factorize(key)
-    first = np.full(len(uniques), len(key), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(key)))
+    first = np.empty(len(uniques), dtype=np.int64)
+    # Any occurrence represents its key equally well (the key encodes everything read from
+    # that row), so a plain scatter will do, whichever duplicate write wins.
+    first[codes] = np.arange(len(key))
     return codes.astype(np.int64), first
