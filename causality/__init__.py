@@ -22,6 +22,7 @@ from causality._version import __version__
 from causality.attribution import attribute
 from causality.journeys import Journeys
 from causality.registry import available_models
+from causality.reports import Report, report
 from causality.results import AttributionResult
 from causality.results.compare import compare
 from causality.simulate import Simulation, simulate  # binds the name `simulate` to the function
@@ -29,16 +30,18 @@ from causality.simulate import Simulation, simulate  # binds the name `simulate`
 __all__ = [
     "AttributionResult",
     "Journeys",
+    "Report",
     "Simulation",
     "__version__",
     "attribute",
     "available_models",
     "compare",
+    "report",
     "simulate",
 ]
 
 _LAZY_SUBMODULES = frozenset(
-    {"cli", "datasets", "errors", "io", "models", "registry", "results", "testing"}
+    {"channels", "cli", "datasets", "errors", "io", "models", "registry", "results", "testing"}
 )
 
 

@@ -34,6 +34,21 @@ def progress_enabled(progress: bool | None) -> bool:
     return _in_notebook() or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
 
 
+def _tqdm() -> Any:
+    """The notebook widget bar where ipywidgets is installed, the text bar otherwise."""
+    if _in_notebook():
+        try:
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
+
+            return tqdm
+        except ImportError:  # a text bar beats tqdm's warning about missing widgets
+            pass
+    from tqdm.std import tqdm
+
+    return tqdm
+
+
 class _Silent:
     def update(self, n: int = 1) -> None:
         pass
@@ -55,9 +70,7 @@ def progress_bar(total: int | None, desc: str, progress: bool | None = None) -> 
     if not progress_enabled(progress):
         yield _Silent()
         return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True) as bar:
+    with _tqdm()(total=total, desc=desc, leave=False, dynamic_ncols=True) as bar:
         yield bar
 
 
@@ -74,6 +87,4 @@ def track(
     if not progress_enabled(progress):
         yield from iterable
         return
-    from tqdm.auto import tqdm
-
-    yield from tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+    yield from _tqdm()(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)

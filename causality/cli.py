@@ -28,7 +28,7 @@ from causality.errors import CausalityError, ConfigurationError
 
 # Modules that add their own subcommands through ``add_commands(subparsers)``. Each must import
 # cheaply: heavy dependencies (FastAPI, matplotlib) load inside the command's ``run``.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("causality.reports.cli",)
 
 _EVENT_ROLES = ("user", "anonymous", "timestamp", "event_type", "channel", "value", "offline")
 _PATH_ROLES = ("path", "conversions", "value", "nulls")
@@ -124,28 +124,35 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _run_attribute(args: argparse.Namespace) -> None:
-    from causality.attribution import attribute
+def read_journeys(args: argparse.Namespace) -> Any:
+    """Journeys from ``args.file``: a path table when it has a path column, else events.
+
+    Reads ``args.column`` (ROLE=NAME pairs), ``args.sep`` and ``args.lookback``; shared by
+    every command that takes an input file.
+    """
     from causality.io import read_table
     from causality.journeys import Journeys
 
     columns = _pairs(args.column, "--column")
     frame = read_table(args.file, sep=args.sep)
-    if columns.get("path", "path") in frame.columns:
-        unknown = sorted(set(columns) - set(_PATH_ROLES))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown --column role(s) {unknown} for a path table; valid: {list(_PATH_ROLES)}"
-            )
-        journeys = Journeys.from_paths(frame, **columns)
-    else:
-        unknown = sorted(set(columns) - set(_EVENT_ROLES))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown --column role(s) {unknown} for an event log; valid: {list(_EVENT_ROLES)}"
-            )
-        lookback = None if args.lookback.lower() in ("none", "") else args.lookback
-        journeys = Journeys.from_events(frame, lookback=lookback, **columns)
+    is_paths = columns.get("path", "path") in frame.columns
+    roles = _PATH_ROLES if is_paths else _EVENT_ROLES
+    unknown = sorted(set(columns) - set(roles))
+    if unknown:
+        kind = "a path table" if is_paths else "an event log"
+        raise ConfigurationError(
+            f"unknown --column role(s) {unknown} for {kind}; valid: {list(roles)}"
+        )
+    if is_paths:
+        return Journeys.from_paths(frame, **columns)
+    lookback = None if args.lookback.strip().lower() in ("none", "") else args.lookback
+    return Journeys.from_events(frame, lookback=lookback, **columns)
+
+
+def _run_attribute(args: argparse.Namespace) -> None:
+    from causality.attribution import attribute
+
+    journeys = read_journeys(args)
     params = {k: _parse_value(v) for k, v in _pairs(args.param, "--param").items()}
     params.update(ci_level=args.ci_level, seed=args.seed)
     if args.n_bootstrap is not None:

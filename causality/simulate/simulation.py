@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,7 @@ import pandas as pd
 
 from causality.simulate.config import Config
 from causality.simulate.events import assemble_events, chunk_events
+from causality.simulate.ga4_export import write_ga4
 from causality.simulate.lift import LiftTest, run_lift_test
 from causality.simulate.params import resolve_params
 from causality.simulate.truth import chunk_truth, truth_frame
@@ -111,6 +114,61 @@ class Simulation:
             end=end,
             seed=seed,
             chunk_users=_block_size(cfg),
+        )
+
+    def to_ga4(
+        self,
+        path: str | Path,
+        *,
+        format: str = "ndjson",
+        duplicate_purchases: float = 0.1,
+        traffic: Mapping[str, tuple[str, str, str, str | None]] | None = None,
+        progress: bool | None = None,
+    ) -> list[Path]:
+        """Write the event log as a GA4 BigQuery export: one ``events_YYYYMMDD`` file a day.
+
+        Touches become sessions whose hits carry the channel's ``source``/``medium``/
+        ``campaign`` (see :data:`causality.simulate.ga4_export.TRAFFIC`), conversions
+        become ``purchase`` events with revenue and a ``transaction_id`` (some sent twice,
+        as reloaded pages do); :mod:`causality.simulate.ga4_export` has the details.
+        ``causality.io.read_ga4(path)`` reads it back.
+
+        Parameters
+        ----------
+        path
+            Folder to write into (created if needed).
+        format
+            ``"ndjson"`` (BigQuery's JSON export, INT64 as strings), ``"json"`` (a JSON
+            array per file) or ``"parquet"``.
+        duplicate_purchases
+            Share of purchases sent twice, 30 seconds apart, with the same transaction id.
+        traffic
+            ``{channel: (source, medium, campaign, click_id_param or None)}``; default
+            :data:`~causality.simulate.ga4_export.TRAFFIC`, which covers the built-in
+            channels.
+        progress
+            Progress bar over days; default: only when someone is watching.
+
+        Returns
+        -------
+        list of Path
+            The files written, in date order.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> sim = simulate("clean", n_users=300, n_days=3, seed=0)
+        >>> [p.name for p in sim.to_ga4(tempfile.mkdtemp(), progress=False)]
+        ['events_20240101.json', 'events_20240102.json', 'events_20240103.json']
+        """
+        return write_ga4(
+            self.events,
+            path,
+            seed=self.seed,
+            format=format,
+            duplicate_purchases=duplicate_purchases,
+            traffic=traffic,
+            progress=progress,
         )
 
 

@@ -159,6 +159,16 @@ def test_preconditioned_bootstrap_solves_equal_direct_solves(monkeypatch):
     pd.testing.assert_frame_equal(dense, iterative, rtol=1e-8)
 
 
+def test_masked_iteration_bootstrap_equals_preconditioned_gmres(monkeypatch):
+    data = table([("A > B > C", 30, 50), ("B > C", 20, 60), ("C > A > B", 5, 40), ("A", 8, 30)])
+    monkeypatch.setattr(chain_module, "DENSE_STATES", 0)
+    gmres = Markov(order=2, n_bootstrap=30).fit(ca.Journeys.from_paths(data)).table
+    monkeypatch.setattr(chain_module, "DENSE_INVERSE_STATES", 0)
+    monkeypatch.setattr(chain_module, "MASKED_BATCH_CELLS", 50)  # several chunks
+    masked = Markov(order=2, n_bootstrap=30).fit(ca.Journeys.from_paths(data)).table
+    pd.testing.assert_frame_equal(gmres, masked, rtol=1e-8)
+
+
 def test_unconverged_iterations_fall_back_to_direct_solves(monkeypatch):
     data = table([("A > B > C", 30, 50), ("B > C > B", 20, 60), ("C > A", 5, 40), ("A", 8, 30)])
     dense = Markov(order=2, n_bootstrap=0).fit(ca.Journeys.from_paths(data)).table

@@ -6,12 +6,13 @@ reaching ``(conversion)`` from ``(start)``.
 
 - Small chains (up to `DENSE_STATES` states) are solved densely, all replicates
   and removals in batched LAPACK calls.
-- Larger chains are solved iteratively, batched with array operations: the point
-  estimate's removal scenarios together, by fixed-point iteration on one
-  block-diagonal sparse matrix; bootstrap replicates of each removal together, by
-  GMRES preconditioned with the observed chain's inverse (up to
-  `DENSE_INVERSE_STATES` states; replicates differ from the observed chain only by
-  sampling noise, so they converge in a few steps) or by fixed-point iteration.
+- Larger chains are solved iteratively, batched with array operations. Bootstrap
+  replicates of chains up to `DENSE_INVERSE_STATES` states: each removal's
+  replicates together, by GMRES preconditioned with the observed chain's inverse
+  (replicates differ from it only by sampling noise, so they converge in a few
+  steps). Otherwise (the point estimate, and bootstrap of larger chains): every
+  replicate and removal together, by fixed-point iteration with removals applied
+  as masks on one block-diagonal matrix of the replicates' chains.
   Sparse LU is avoided: a state (a, b, c) leads to every (b, c, d), and these
   systems fill in badly.
 
@@ -80,7 +81,11 @@ def conversion_probabilities(
     """
     if structure.n_states <= DENSE_STATES:
         return _dense(structure, edge_prob, conversion_prob, removed)
-    if observed_edge_prob is None or edge_prob.shape[0] == 1:
+    if (
+        observed_edge_prob is None
+        or edge_prob.shape[0] == 1
+        or structure.n_states > DENSE_INVERSE_STATES
+    ):
         return _over_removals(structure, edge_prob, conversion_prob, removed)
     return _over_replicates(structure, edge_prob, conversion_prob, removed, observed_edge_prob)
 
@@ -166,52 +171,61 @@ def absorption_by_iteration(
     return x, converged
 
 
-def _block_product(block: sp.csr_array) -> Callable[[np.ndarray], np.ndarray]:
-    """``Q x`` for each row of a batch, through the batch's block-diagonal matrix."""
-    return lambda x: (block @ x.ravel()).reshape(x.shape)
+#: Replicates x states x removals solved together by the masked iteration, at most (bounds
+#: its memory to a few arrays of this many float64 cells).
+MASKED_BATCH_CELLS = 8_000_000
 
 
 def _over_removals(structure, edge_prob, conversion_prob, removed) -> np.ndarray:
-    """One replicate at a time (the point estimate), its removals as one batch.
+    """Every replicate and every removal solved together by one masked iteration.
 
     Removing states zeroes their rows and columns of Q and their right-hand side, so
-    every removal shares the observed Q: with ``x`` held at 0 on removed states,
-    ``Q_removed x = keep * (Q x)``. The batch is one sparse product with a dense
-    (states x removals) block per step, and no per-removal matrix is ever built.
+    every removal shares its replicate's Q: with ``x`` held at 0 on removed states,
+    ``Q_removed x = keep * (Q x)``. Each step is one sparse product of the replicates'
+    block-diagonal Q with a dense (replicates x states, removals) block; no
+    per-removal matrix is ever built.
     """
-    n = structure.n_states
-    keep = np.ascontiguousarray((~removed).T).astype(np.float64)  # (n_states, n_removals)
-    out = np.empty((edge_prob.shape[0], len(removed)))
-    for b in range(edge_prob.shape[0]):
-        q = sp.csr_array((edge_prob[b], (structure.edge_from, structure.edge_to)), shape=(n, n))
-        rhs = keep * conversion_prob[b][:, None]
-        x, converged = absorption_by_iteration(lambda v, q=q: keep * (q @ v), rhs, batch_axis=1)
-        for m in np.flatnonzero(~converged):
-            probs = np.where(
-                keep[structure.edge_from, m] * keep[structure.edge_to, m] > 0, edge_prob[b], 0.0
-            )
-            x[:, m] = spla.spsolve(_restricted_matrix(structure, probs, ~removed[m]), rhs[:, m])
-        out[b] = x[structure.start]
+    n, n_batch = structure.n_states, edge_prob.shape[0]
+    out = np.empty((n_batch, len(removed)))
+    chunk = max(1, MASKED_BATCH_CELLS // (n * len(removed)))
+    for lo in range(0, n_batch, chunk):
+        hi = min(n_batch, lo + chunk)
+        size = hi - lo
+        keep = np.tile(np.ascontiguousarray((~removed).T), (size, 1)).astype(np.float64)
+        rhs = keep * conversion_prob[lo:hi].reshape(-1, 1)  # rows: replicate-major states
+        block = _transition_block(structure, edge_prob[lo:hi])
+        x, converged = absorption_by_iteration(
+            lambda v, block=block, keep=keep: keep * (block @ v), rhs, batch_axis=1
+        )
+        x = x.reshape(size, n, len(removed))
+        for m in np.flatnonzero(~converged):  # fall back to direct solves, exact
+            for b in range(size):
+                x[b, :, m] = spla.spsolve(
+                    _restricted_matrix(structure, edge_prob[lo + b], ~removed[m]),
+                    np.where(removed[m], 0.0, conversion_prob[lo + b]),
+                )
+        out[lo:hi] = x[:, structure.start, :]
     return out
 
 
 def _over_replicates(structure, edge_prob, conversion_prob, removed, observed) -> np.ndarray:
-    """Bootstrap batches: for each removal, its replicates as one GMRES batch."""
+    """Bootstrap batches: for each removal, its replicates as one GMRES batch.
+
+    Preconditioned by the observed chain's dense inverse, replicates converge in a
+    few steps; used while that inverse is small (up to `DENSE_INVERSE_STATES`).
+    """
     out = np.empty((conversion_prob.shape[0], len(removed)))
     for m, gone in enumerate(removed):  # one removal at a time bounds memory to one inverse
         kept_edges = ~(gone[structure.edge_from] | gone[structure.edge_to])
         probs = np.where(kept_edges, edge_prob, 0.0)
         rhs = np.where(gone, 0.0, conversion_prob)
         block = _transition_block(structure, probs)
-        if structure.n_states <= DENSE_INVERSE_STATES:
-            preconditioner = _inverse_operator(_restricted_matrix(structure, observed, ~gone))
-            x, converged = batched_gmres(
-                lambda v, block=block: v - (block @ v.ravel()).reshape(v.shape),
-                preconditioner,
-                rhs,
-            )
-        else:
-            x, converged = absorption_by_iteration(_block_product(block), rhs)
+        preconditioner = _inverse_operator(_restricted_matrix(structure, observed, ~gone))
+        x, converged = batched_gmres(
+            lambda v, block=block: v - (block @ v.ravel()).reshape(v.shape),
+            preconditioner,
+            rhs,
+        )
         for b in np.flatnonzero(~converged):  # far from the observed chain: solve directly
             x[b] = spla.spsolve(_restricted_matrix(structure, probs[b], ~gone), rhs[b])
         out[:, m] = x[:, structure.start]
