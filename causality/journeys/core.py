@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,10 @@ class Journeys:
         First and last event timestamps of the input.
     lookback : Timedelta, optional
         The lookback window the journeys were built with.
+    metadata : mapping, optional
+        Facts about how the journeys were built that results should carry, e.g.
+        ``{"channel_rule_set": "ga4_default_2026_11"}`` when channels come from a
+        channel grouping (`causality.channels`). Kept by `take` and `by_path`.
 
     Examples
     --------
@@ -92,6 +96,7 @@ class Journeys:
         unattributed_value: float = 0.0,
         window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
         lookback: pd.Timedelta | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self._channels = tuple(str(c) for c in channels)
         self._codes = _frozen(codes, np.int32)
@@ -106,6 +111,7 @@ class Journeys:
         self.unattributed_value = float(unattributed_value)
         self.window = window
         self.lookback = lookback
+        self.metadata: dict[str, Any] = dict(metadata or {})
         self._cache: dict[str, Any] = {}
         n = len(self._offsets) - 1
         if not (len(self._conversions) == len(self._value) == len(self._nulls) == n):
@@ -200,7 +206,7 @@ class Journeys:
         """
         from causality.journeys.events import journeys_from_events
 
-        return journeys_from_events(
+        journeys = journeys_from_events(
             events,
             user=user,
             anonymous=anonymous,
@@ -213,6 +219,13 @@ class Journeys:
             conversion_types=conversion_types,
             touch_types=touch_types,
         )
+        # Readers that group channels by rules (GA4, `causality.channels`) name the rule
+        # set in the frame's attrs; results record it so a credit table says which
+        # grouping its channel names come from.
+        rule_set = (getattr(events, "attrs", None) or {}).get("rule_set")
+        if rule_set is not None:
+            journeys.metadata["channel_rule_set"] = str(rule_set)
+        return journeys
 
     @classmethod
     def from_paths(
@@ -393,6 +406,7 @@ class Journeys:
             unattributed_value=self.unattributed_value,
             window=self.window,
             lookback=self.lookback,
+            metadata=self.metadata,
         )
 
     def by_path(self) -> Journeys:
@@ -417,6 +431,7 @@ class Journeys:
                 unattributed_value=self.unattributed_value,
                 window=self.window,
                 lookback=self.lookback,
+                metadata=self.metadata,
             )
         return self._cache["by_path"]
 

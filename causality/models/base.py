@@ -279,6 +279,7 @@ def result_for(
         total_value=journeys.total_value,
         unattributed_conversions=journeys.unattributed_conversions,
         window=journeys.window,
+        metadata=dict(journeys.metadata),
         **fields,
     )
 

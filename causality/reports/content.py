@@ -91,6 +91,10 @@ def headline(results: Sequence[AttributionResult]) -> dict[str, Any]:
         "unattributed_conversions": float(first.unattributed_conversions),
         "value": float(first.total_value),
         "n_channels": len(channels),
+        "channel_rule_set": next(
+            (r.metadata["channel_rule_set"] for r in results if "channel_rule_set" in r.metadata),
+            None,
+        ),
     }
 
 

@@ -91,7 +91,12 @@ def _header(report: Report) -> str:
             f"{fmt.count(unattributed)} with none in the lookback window (not credited)",
         ),
         ("Conversion value", fmt.number(h["value"], 2), "of conversions after a touch"),
-        ("Channels", fmt.number(h["n_channels"], 0), f"{len(report.results)} models compared"),
+        (
+            "Channels",
+            fmt.number(h["n_channels"], 0),
+            f"{len(report.results)} models compared"
+            + (f"; grouped by rule set {h['channel_rule_set']}" if h["channel_rule_set"] else ""),
+        ),
     ]
     card_html = "".join(
         f'<div class="card"><div class="label">{escape(label)}</div>'

@@ -69,6 +69,9 @@ class AttributionResult:
         Named tables (DataFrames) and numbers a model adds.
     posterior : object or None
         ArviZ InferenceData of Bayesian models.
+    metadata : dict
+        How the journeys were built, from `Journeys.metadata`, e.g. the channel rule
+        set (``channel_rule_set``) that named the channels.
     """
 
     table: pd.DataFrame
@@ -86,6 +89,7 @@ class AttributionResult:
     diagnostics: dict[str, Any] = dataclasses.field(default_factory=dict)
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
     posterior: Any = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in TABLE_COLUMNS if c not in self.table.columns]
@@ -149,6 +153,7 @@ class AttributionResult:
             "baseline": None if self.baseline is None else _jsonable(self.baseline.to_dict()),
             "diagnostics": _jsonable(self.diagnostics),
             "extras": {k: _encode_extra(v) for k, v in self.extras.items()},
+            "metadata": _jsonable(self.metadata),
         }
 
     @classmethod
@@ -182,6 +187,7 @@ class AttributionResult:
             baseline=None if baseline is None else pd.Series(baseline, dtype=float),
             diagnostics=dict(data.get("diagnostics", {})),
             extras={k: _decode_extra(v) for k, v in data.get("extras", {}).items()},
+            metadata=dict(data.get("metadata", {})),
         )
 
     def save(self, path: str | Path) -> Path:
