@@ -28,7 +28,7 @@ from causality.errors import CausalityError, ConfigurationError
 
 # Modules that add their own subcommands through ``add_commands(subparsers)``. Each must import
 # cheaply: heavy dependencies (FastAPI, matplotlib) load inside the command's ``run``.
-_COMMAND_MODULES: tuple[str, ...] = ("causality.reports.cli",)
+_COMMAND_MODULES: tuple[str, ...] = ("causality.reports.cli", "causality.api.cli")
 
 _EVENT_ROLES = ("user", "anonymous", "timestamp", "event_type", "channel", "value", "offline")
 _PATH_ROLES = ("path", "conversions", "value", "nulls")

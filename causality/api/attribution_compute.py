@@ -1,0 +1,205 @@
+"""Fit one attribution query on stored events and render the response body.
+
+Runs off the event loop (a thread of the app's pool or a job worker). The API
+reaches the library through its public functions only: `Journeys.from_events`
+and `attribute` (the registry finds the model, plug-ins included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+from causality.api.attribution_data import change_marker, last_received, load_events
+from causality.api.attribution_query import AttributionQuery
+from causality.api.problems import Problem, dumps
+from causality.api.settings import Settings
+from causality.api.storage import Database
+from causality.api.timeutil import format_micros
+from causality.errors import (
+    CausalityWarning,
+    ConfigurationError,
+    EstimationError,
+    JourneyValidationError,
+)
+
+LOW_SAMPLE_CONVERSIONS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Computed:
+    """A rendered result and the data-change marker it was computed at."""
+
+    body: bytes
+    marker: int
+
+
+def compute(db: Database, mode: str, query: AttributionQuery, settings: Settings) -> Computed:
+    """Read the events of ``query`` in one snapshot, fit the model, render the JSON."""
+    with db.read() as conn:
+        marker = change_marker(conn)
+        frame = load_events(conn, mode, query)
+        received = last_received(conn, mode)
+    body = render(frame, query, settings, received)
+    return Computed(dumps(body), marker)
+
+
+def render(
+    frame: Any, query: AttributionQuery, settings: Settings, received: int | None
+) -> dict[str, Any]:
+    """The ``attribution_result`` body for an event frame."""
+    from causality import Journeys, __version__, attribute
+
+    warnings_out: list[dict[str, Any]] = []
+    base: dict[str, Any] = {
+        "object": "attribution_result",
+        "model": query.model,
+        "kind": None,
+        "params": query.params,
+        "conversion": query.conversion,
+        "group_by": query.group_by,
+        "lookback_days": query.lookback_days,
+        "timezone": query.timezone,
+        "currency": query.currency,
+        "rule_set": settings.rule_set,
+        "library_version": __version__,
+        "data_window": {"start": format_micros(query.start_us), "end": format_micros(query.end_us)},
+        "data_freshness": {"last_event_received_at": format_micros(received)},
+        "computed_at": format_micros(_now_us(settings)),
+        "ci_level": query.params.get("ci_level", 0.9),
+        "totals": _totals(0.0, 0.0, 0.0, 0),
+        "rows": [],
+        "baseline": None,
+        "diagnostics": {},
+        "warnings": warnings_out,
+    }
+    conversions = 0 if frame.empty else int((frame["event_type"] == "conversion").sum())
+    if conversions == 0:
+        base["kind"] = _model_kind(query.model)
+        warnings_out.append(
+            {"code": "no_data", "detail": f"no {query.conversion!r} conversion in the window"}
+        )
+        return base
+    unmatched = int(frame["anonymous_id"].astype(str).str.startswith("unmatched:").sum())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CausalityWarning)
+        try:
+            journeys = Journeys.from_events(frame, lookback=f"{query.lookback_days}D")
+            if journeys.total_conversions == 0:
+                base["kind"] = _model_kind(query.model)
+                base["totals"] = _totals(
+                    journeys.unattributed_conversions,
+                    journeys.unattributed_value,
+                    journeys.unattributed_conversions,
+                    journeys.n_records,
+                )
+                warnings_out.append(
+                    {
+                        "code": "no_attributable_conversions",
+                        "detail": "no conversion has a touch in its lookback window",
+                    }
+                )
+                return base
+            result = attribute(journeys, query.model, **query.params)
+        except ConfigurationError as exc:
+            raise Problem("invalid_parameter", str(exc), param="param") from None
+        except (JourneyValidationError, EstimationError) as exc:
+            raise Problem("estimation_failed", f"the model could not be fitted: {exc}") from None
+        except ImportError as exc:
+            raise Problem("model_unavailable", str(exc), param="model") from None
+    for warning in caught:
+        if issubclass(warning.category, CausalityWarning):
+            warnings_out.append(
+                {"code": _warning_code(warning.category), "detail": str(warning.message)}
+            )
+    data = result.to_dict()
+    base.update(
+        kind=data["kind"],
+        params=data["params"],
+        ci_level=data["ci_level"],
+        totals=_totals(
+            data["total_conversions"] + data["unattributed_conversions"],
+            data["total_value"] + journeys.unattributed_value,
+            data["unattributed_conversions"],
+            data["n_journeys"],
+        ),
+        rows=[_row(r) for r in data["table"]],
+        baseline=_baseline(data["baseline"]),
+        diagnostics=data["diagnostics"],
+    )
+    if data["total_conversions"] < LOW_SAMPLE_CONVERSIONS:
+        warnings_out.append(
+            {
+                "code": "low_sample",
+                "detail": f"{data['total_conversions']:.0f} attributed conversions; intervals are "
+                "wide below 100",
+            }
+        )
+    if unmatched:
+        warnings_out.append(
+            {
+                "code": "unmatched_offline_conversions",
+                "detail": f"{unmatched} offline conversion(s) matched no journey; counted as "
+                "unattributed",
+            }
+        )
+    return base
+
+
+def _now_us(settings: Settings) -> int:
+    from causality.api.timeutil import to_micros
+
+    return to_micros(settings.now())
+
+
+def _model_kind(model: str) -> str:
+    from causality.registry import get_model
+
+    return get_model(model).kind
+
+
+def _warning_code(category: type) -> str:
+    name = category.__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _money(value: float | None) -> str:
+    return f"{(value or 0.0):.2f}"
+
+
+def _totals(
+    conversions: float, revenue: float, unattributed: float, journeys: int
+) -> dict[str, Any]:
+    return {
+        "conversions": float(conversions),
+        "revenue": _money(revenue),
+        "unattributed_conversions": float(unattributed),
+        "journeys": int(journeys),
+    }
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": str(record["channel"]),
+        "conversions": record["conversions"],
+        "conversions_lower": record["conversions_lower"],
+        "conversions_upper": record["conversions_upper"],
+        "revenue": _money(record["value"]),
+        "revenue_lower": _money(record["value_lower"]),
+        "revenue_upper": _money(record["value_upper"]),
+        "share": record["share"],
+        "confidence": record["confidence"],
+    }
+
+
+def _baseline(baseline: dict[str, Any] | None) -> dict[str, Any] | None:
+    if baseline is None:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in baseline.items():
+        if name.startswith("value"):
+            out["revenue" + name[len("value") :]] = _money(value)
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,242 @@
+"""Keys: format and checksum, the CLI, storage as hashes, scopes, revocation, rotation."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select
+
+from causality.api.keyformat import BASE62, checksum, generate_key, parse_key
+from causality.api.keystore import SCOPES
+from causality.api.storage.tables import api_keys
+from causality.cli import main
+from tests.api.conftest import touch
+
+ENDPOINTS = {
+    # endpoint -> (method, path, body, the scope it needs)
+    "post_events": ("POST", "/v1/events", {"events": [touch("e1")]}, "events:write"),
+    "get_event": ("GET", "/v1/events/nope", None, "events:write"),
+    "attribution": ("GET", "/v1/attribution?model=last_click", None, "attribution:read"),
+    "models": ("GET", "/v1/attribution/models", None, "attribution:read"),
+    "list_keys": ("GET", "/v1/keys", None, "keys:manage"),
+    "create_key": (
+        "POST",
+        "/v1/keys",
+        {"name": "k", "scopes": ["events:write"], "mode": "test"},
+        "keys:manage",
+    ),
+    "delete_user": ("DELETE", "/v1/users/u1", None, "events:write"),
+}
+
+
+def test_generated_keys_have_the_documented_format():
+    key = generate_key("live")
+    assert key.startswith("cz_live_") and len(key) == len("cz_live_") + 43 + 6
+    assert set(key[8:]) <= set(BASE62)
+    assert key[-6:] == checksum(key[:-6])
+    assert parse_key(key) == "live"
+
+
+def test_a_flipped_character_fails_the_checksum():
+    key = generate_key("test")
+    for position in (8, 30, len(key) - 1):
+        flipped = key[:position] + ("A" if key[position] != "A" else "B") + key[position + 1 :]
+        assert parse_key(flipped) is None
+
+
+def test_bad_checksum_is_rejected_without_a_database_query(api):
+    key = generate_key("test")
+    bad = key[:-1] + ("A" if key[-1] != "A" else "B")
+    queries = []
+    listener = lambda *args: queries.append(args[2])  # noqa: E731
+    event.listen(api.services.db.engine, "before_cursor_execute", listener)
+    try:
+        response = api.client.get("/v1/keys", headers=api.auth(bad))
+    finally:
+        event.remove(api.services.db.engine, "before_cursor_execute", listener)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_api_key"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert queries == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Basic abc", "Bearer", "Bearer cz_live_short", "Bearer " + "x" * 57],
+    ids=["missing", "basic", "empty", "malformed", "not_a_key"],
+)
+def test_missing_or_malformed_keys_get_401(api, header):
+    headers = {"Authorization": header} if header else {}
+    response = api.client.get("/v1/keys", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_api_key"
+    assert "Bearer" in response.headers["WWW-Authenticate"]
+
+
+def test_unknown_well_formed_key_gets_401(api):
+    response = api.client.get("/v1/keys", headers=api.auth(generate_key("live")))
+    assert response.status_code == 401 and response.json()["detail"] == "unknown API key"
+
+
+def test_key_in_query_string_is_rejected(api):
+    secret = api.key()
+    response = api.client.get("/v1/keys", params={"api_key": secret}, headers=api.auth(secret))
+    assert response.status_code == 401
+    assert "URL" in response.json()["detail"]
+
+
+def test_cli_creates_a_key_that_authenticates(tmp_path, capsys, make_api, database_url):
+    storage = ["--data-dir", str(tmp_path)]
+    if database_url[0] is not None:
+        storage += ["--database", database_url[0]]
+    args = [
+        "keys",
+        "create",
+        "--mode",
+        "live",
+        "--name",
+        "ci",
+        "--scopes",
+        "events:write,keys:manage",
+    ]
+    assert main(args + storage) == 0
+    secret = capsys.readouterr().out.strip()
+    assert parse_key(secret) == "live"
+    api = make_api()
+    listed = api.client.get("/v1/keys", headers=api.auth(secret))
+    assert listed.status_code == 200
+    (key,) = listed.json()["data"]
+    assert key["name"] == "ci" and key["scopes"] == ["events:write", "keys:manage"]
+    assert secret not in listed.text and key["prefix"] == secret[:16] + "…"
+
+
+def test_database_stores_only_the_hash(api):
+    secret = api.key()
+    created = api.client.post(
+        "/v1/keys",
+        headers=api.auth(secret),
+        json={"name": "second", "scopes": ["events:write"], "mode": "test"},
+    )
+    assert created.status_code == 201
+    second = created.json()["secret"]
+    db_file = api.services.settings.data_dir / "causality.sqlite3"
+    if db_file.exists():
+        raw = b"".join(p.read_bytes() for p in db_file.parent.glob("causality.sqlite3*"))
+        for key in (secret, second):
+            assert key.encode() not in raw and key[8:51].encode() not in raw
+    with api.services.db.read() as conn:
+        rows = conn.execute(select(api_keys)).all()
+    for row in rows:
+        assert all(secret not in str(v) and second not in str(v) for v in row)
+
+
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+@pytest.mark.parametrize("scope", SCOPES)
+def test_scope_matrix(api, endpoint, scope):
+    method, path, body, needed = ENDPOINTS[endpoint]
+    secret = api.key(scopes=scope)
+    response = api.client.request(method, path, headers=api.auth(secret), json=body)
+    if scope == needed:
+        assert response.status_code != 403, response.text
+    else:
+        assert response.status_code == 403
+        problem = response.json()
+        assert problem["code"] == "insufficient_scope"
+        assert needed in problem["detail"] and problem["required_scope"] == needed
+
+
+def test_revoked_key_gets_401_at_once(api):
+    admin = api.key()
+    victim = api.key(scopes="events:write")
+    (victim_id,) = [
+        k["id"]
+        for k in api.client.get("/v1/keys", headers=api.auth(admin)).json()["data"]
+        if k["scopes"] == ["events:write"]
+    ]
+    assert api.post_events(victim, [touch("e1")]).status_code == 200
+    revoked = api.client.delete(f"/v1/keys/{victim_id}", headers=api.auth(admin))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    again = api.post_events(victim, [touch("e2")])
+    assert again.status_code == 401 and again.json()["code"] == "invalid_api_key"
+
+
+def test_rotation_keeps_the_old_key_for_the_grace_period(api):
+    old = api.key()
+    old_id = api.client.get("/v1/keys", headers=api.auth(old)).json()["data"][0]["id"]
+    rotated = api.client.post(
+        f"/v1/keys/{old_id}/rotate",
+        headers=api.auth(old),
+        json={"old_key_expires_in_seconds": 3600},
+    )
+    assert rotated.status_code == 201
+    new = rotated.json()["secret"]
+    assert rotated.json()["replaces"] == old_id and new != old
+    api.clock.advance(seconds=3599)
+    assert api.client.get("/v1/keys", headers=api.auth(old)).status_code == 200
+    api.clock.advance(seconds=2)
+    expired = api.client.get("/v1/keys", headers=api.auth(old))
+    assert expired.status_code == 401 and expired.json()["code"] == "api_key_expired"
+    assert api.client.get("/v1/keys", headers=api.auth(new)).status_code == 200
+
+
+@pytest.mark.parametrize("grace", [-1, 604_801])
+def test_rotation_grace_period_is_bounded(api, grace):
+    secret = api.key()
+    key_id = api.client.get("/v1/keys", headers=api.auth(secret)).json()["data"][0]["id"]
+    response = api.client.post(
+        f"/v1/keys/{key_id}/rotate",
+        headers=api.auth(secret),
+        json={"old_key_expires_in_seconds": grace},
+    )
+    assert response.status_code == 422 and response.json()["code"] == "validation_error"
+
+
+def test_old_keys_carry_a_rotation_warning(api):
+    secret = api.key()
+    api.clock.advance(days=89)
+    fresh = api.client.get("/v1/keys", headers=api.auth(secret))
+    assert "Causality-Key-Age-Days" not in fresh.headers and "warnings" not in fresh.json()
+    api.clock.advance(days=1)
+    old = api.client.get("/v1/keys", headers=api.auth(secret))
+    assert old.headers["Causality-Key-Age-Days"] == "90"
+    assert old.json()["warnings"] == [
+        {"code": "api_key_old", "detail": "api key older than 90 days; rotate"}
+    ]
+    assert old.json()["data"][0]["age_days"] == 90
+
+
+def test_keys_of_the_other_mode_are_invisible(api):
+    live = api.key(mode="live")
+    test = api.key(mode="test")
+    test_id = api.client.get("/v1/keys", headers=api.auth(test)).json()["data"][0]["id"]
+    assert [
+        k["mode"] for k in api.client.get("/v1/keys", headers=api.auth(live)).json()["data"]
+    ] == ["live"]
+    assert api.client.delete(f"/v1/keys/{test_id}", headers=api.auth(live)).status_code == 404
+    crossing = api.client.post(
+        "/v1/keys",
+        headers=api.auth(live),
+        json={"name": "x", "scopes": ["events:write"], "mode": "test"},
+    )
+    assert crossing.status_code == 403 and crossing.json()["code"] == "mode_mismatch"
+
+
+def test_key_list_pages_walk_every_key_once(api):
+    admin = api.key()
+    for n in range(6):
+        api.key(name=f"k{n}")
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"starting_after": cursor} if cursor else {})
+        page = api.client.get("/v1/keys", headers=api.auth(admin), params=params).json()
+        seen += [k["id"] for k in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert len(seen) == 7 == len(set(seen))
+    assert seen == sorted(seen, reverse=True)
+    both = api.client.get(
+        "/v1/keys",
+        headers=api.auth(admin),
+        params={"starting_after": cursor, "ending_before": cursor},
+    )
+    assert both.status_code == 400 and both.json()["code"] == "invalid_parameter"
