@@ -41,7 +41,18 @@ __all__ = [
 ]
 
 _LAZY_SUBMODULES = frozenset(
-    {"channels", "cli", "datasets", "errors", "io", "models", "registry", "results", "testing"}
+    {
+        "channels",
+        "cli",
+        "datasets",
+        "errors",
+        "io",
+        "models",
+        "registry",
+        "results",
+        "spark",
+        "testing",
+    }
 )
 
 

@@ -122,7 +122,7 @@ class Journeys:
     @classmethod
     def from_events(
         cls,
-        events: pd.DataFrame,
+        events: pd.DataFrame | Any,
         *,
         user: str = "user_id",
         anonymous: str = "anonymous_id",
@@ -139,8 +139,10 @@ class Journeys:
 
         Parameters
         ----------
-        events : DataFrame
-            One row per event. Keywords map roles to column names.
+        events : DataFrame, path, pyarrow Table or DuckDB relation
+            One row per event. Keywords map roles to column names. A Parquet/CSV path
+            or glob, Arrow data or a DuckDB relation is built in DuckDB, out of core,
+            with identical results (`causality.journeys.duckdb_events.journeys_from_duckdb`).
         user, anonymous : str
             User id and anonymous (cookie/device) id columns. Each event needs one of
             them; either column may be absent altogether. A row carrying both links
@@ -204,9 +206,13 @@ class Journeys:
         >>> journeys.channels[:3]
         ('Affiliates', 'Direct', 'Display')
         """
+        from causality.journeys.duckdb_source import is_source
         from causality.journeys.events import journeys_from_events
 
-        journeys = journeys_from_events(
+        build = journeys_from_events
+        if not isinstance(events, pd.DataFrame) and is_source(events):
+            from causality.journeys.duckdb_events import journeys_from_duckdb as build
+        journeys = build(
             events,
             user=user,
             anonymous=anonymous,

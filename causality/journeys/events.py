@@ -37,9 +37,10 @@ def journeys_from_events(
     """Build journeys from an event log; see `Journeys.from_events` for the full contract."""
     if not isinstance(events, pd.DataFrame):
         raise JourneyValidationError(
-            f"events must be a pandas DataFrame with one row per event; got "
-            f"{type(events).__name__}. Fix: read your file with ca.io.read_table(path) or "
-            "pandas.read_csv / read_parquet first."
+            f"events must be a pandas DataFrame, a Parquet/CSV path or glob, a pyarrow Table "
+            f"or a DuckDB relation, one row per event; got {type(events).__name__}. Fix: pass "
+            "the file's path (built in DuckDB: pip install 'causality[duckdb]') or read it "
+            "with ca.io.read_table(path) first."
         )
     lookback_delta = to_timedelta("lookback", lookback, allow_none=True)
     conversion_types = _type_set("conversion_types", conversion_types)
