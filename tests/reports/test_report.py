@@ -153,5 +153,5 @@ def test_truth_for_some_channels_only(small):
     summary = comparisons.truth_summary(rep.truth_comparison)
     assert summary["channels"].tolist() == [2, 2]  # B has no truth: left out of the scores
     page = rep.to_html()
-    row_b = page.split('<table class="truth-table">')[1].split("<td class=\"text\">B</td>")[1]
+    row_b = page.split('<table class="truth-table">')[1].split('<td class="text">B</td>')[1]
     assert row_b.startswith("<td>—</td>")  # unknown truth shown as a dash, not as zero
