@@ -15,7 +15,9 @@ limits off, one job worker), then measures, over real HTTP:
 * ``POST /v1/events`` with 500 events, one client: latency percentiles;
 * ``GET /v1/attribution`` (markov): the first, uncached call, then cached calls;
 * uncached markov over ``--stored`` stored events (1M by default; rows are bulk-loaded
-  through the storage layer, then timed over HTTP).
+  through the storage layer up to that total, the server restarts and loads them into
+  its in-memory event columns in the background (timed and reported apart), then the
+  query is timed over HTTP).
 
 PostgreSQL runs on a private server started with initdb/pg_ctl (as the tests do).
 Results go to ``results/bench_api.md`` (``results/quick/`` with ``--quick``) and stdout.
@@ -231,8 +233,8 @@ def attribution(server: Server, n_cached: int) -> dict:
         started = time.perf_counter()
         first = http.get("/v1/attribution", params=params)
         uncached = time.perf_counter() - started
-        while first.status_code == 202:  # a slow first fit: poll the run
-            time.sleep(0.5)
+        while first.status_code == 202:  # a slow first fit: poll the run (often, to time it)
+            time.sleep(0.05)
             run = http.get(first.headers["Location"]).json()
             if run["status"] in ("succeeded", "failed"):
                 uncached = time.perf_counter() - started
@@ -244,6 +246,31 @@ def attribution(server: Server, n_cached: int) -> dict:
             latencies.append(time.perf_counter() - started)
             assert response.status_code == 200
     return {"uncached_s": uncached, **{f"cached_{k}": v for k, v in percentiles(latencies).items()}}
+
+
+def columns_ready(server: Server, timeout: float = 600) -> float:
+    """Seconds until the server has loaded the live events into its event columns.
+
+    The load runs in the background at start; attribution queries before it ends wait.
+    """
+    started = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        columns = httpx.get(server.url + "/v1/health", timeout=10).json().get("event_columns")
+        if columns is None:
+            return float("nan")  # the server keeps no columns
+        if columns["live"]["ready"]:
+            return time.perf_counter() - started
+        time.sleep(0.2)
+    raise RuntimeError("the event columns did not load in time")
+
+
+def load_average() -> str:
+    """The 1-minute load average (the machine is shared)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "n/a"
 
 
 def stored_count(server: Server, database: str | None, data_dir: Path) -> tuple[int, int]:
@@ -261,9 +288,10 @@ def stored_count(server: Server, database: str | None, data_dir: Path) -> tuple[
 
 def bulk_load(database: str | None, data_dir: Path, n_events: int) -> None:
     """Write ``n_events`` synthetic events straight through the storage layer."""
-    from causality.api.event_store import insert_rows, record_change
+    from causality.api.event_store import record_change
     from causality.api.settings import Settings
     from causality.api.storage import Database
+    from causality.api.storage.inserts import insert_rows
     from causality.api.timeutil import to_micros
 
     settings = Settings(data_dir=data_dir, database_url=database)
@@ -337,7 +365,7 @@ def run_backend(name: str, args: argparse.Namespace, pg) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix=f"bench-api-{name}-"))
     database = pg.create_database(f"bench_{int(time.time())}") if name == "postgresql" else None
     server = Server(data_dir, database)
-    out: dict = {"backend": name}
+    out: dict = {"backend": name, "load_average_start": load_average()}
     try:
         print(f"[{name}] load: {args.clients} clients x {args.duration:.0f} s", file=sys.stderr)
         out["load"] = load(server, args.clients, args.duration)
@@ -349,15 +377,24 @@ def run_backend(name: str, args: argparse.Namespace, pg) -> dict:
         out["attribution"] = attribution(server, args.cached)
     finally:
         server.stop()
-    print(f"[{name}] bulk-loading {args.stored:,} events", file=sys.stderr)
-    bulk_load(database, data_dir, args.stored)
+    # Top the store up to --stored events, so the query runs over that many whatever the
+    # load phase stored.
+    missing = max(0, args.stored - stored_count(server, database, data_dir)[0])
+    print(f"[{name}] bulk-loading {missing:,} events", file=sys.stderr)
+    bulk_load(database, data_dir, missing)
+    started = time.perf_counter()
     server = Server(data_dir, database)
     try:
         total = stored_count(server, database, data_dir)[0]
-        out["stored"] = {"events": total, **attribution(server, 20)}
+        out["stored"] = {"events": total, "server_start_s": time.perf_counter() - started}
+        # Attribution reads the in-memory event columns, loaded in the background at
+        # start; time that load separately from the query.
+        out["stored"]["columns_load_s"] = columns_ready(server)
+        out["stored"].update(attribution(server, 20))
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+    out["load_average_end"] = load_average()
     return out
 
 
@@ -371,8 +408,8 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         "",
         "| back end | load events/s | load p50 / p95 / p99 ms (100 events) | 5xx | stored once "
         "| POST 500 p50 / p95 ms | attribution uncached s | cached p50 / p95 / p99 ms "
-        "| stored events | markov uncached s | cached p95 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| stored events | columns load s | markov uncached s | cached p95 ms | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ld, big, at, st = r["load"], r["post_500"], r["attribution"], r["stored"]
@@ -381,12 +418,18 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
             f"{ld['p99']:.0f} | {ld['server_errors']} | {'yes' if ld['stored_ok'] else 'NO'} | "
             f"{big['p50']:.0f} / {big['p95']:.0f} | {at['uncached_s']:.2f} | "
             f"{at['cached_p50']:.1f} / {at['cached_p95']:.1f} / {at['cached_p99']:.1f} | "
-            f"{st['events']:,} | {st['uncached_s']:.2f} | {st['cached_p95']:.1f} |"
+            f"{st['events']:,} | {st['columns_load_s']:.1f} | {st['uncached_s']:.2f} | "
+            f"{st['cached_p95']:.1f} | {r['load_average_start']} -> {r['load_average_end']} |"
         )
     lines += [
         "",
         "Goals (issue 6): POST of 500 events p95 <= 250 ms, cached attribution p95 <= "
         "50 ms, uncached markov over 1M stored events <= 2 s, >= 20,000 events/s, zero 5xx.",
+        "",
+        "*columns load*: after the restart, the server loads the stored events into its "
+        "in-memory event columns in the background (`causality.api.columns`); *markov "
+        "uncached* is timed once they are loaded. *load avg*: the machine's 1-minute load "
+        "average at the start and end of the back end's run (2 cores, shared).",
     ]
     return "\n".join(lines) + "\n"
 

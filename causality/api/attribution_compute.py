@@ -11,8 +11,12 @@ import dataclasses
 import warnings
 from typing import Any
 
+from sqlalchemy import Connection
+
 from causality.api.attribution_data import change_marker, last_received, load_events
 from causality.api.attribution_query import AttributionQuery
+from causality.api.columns.store import EventStore
+from causality.api.columns.window import window_frame
 from causality.api.problems import Problem, dumps
 from causality.api.settings import Settings
 from causality.api.storage import Database
@@ -35,14 +39,36 @@ class Computed:
     marker: int
 
 
-def compute(db: Database, mode: str, query: AttributionQuery, settings: Settings) -> Computed:
-    """Read the events of ``query`` in one snapshot, fit the model, render the JSON."""
+def compute(
+    db: Database,
+    mode: str,
+    query: AttributionQuery,
+    settings: Settings,
+    columns: EventStore | None = None,
+) -> Computed:
+    """Read the events of ``query`` in one snapshot, fit the model, render the JSON.
+
+    ``columns`` (the app's in-memory event columns) spares reading the events with
+    SQL; the frame, and so the result, is the same.
+    """
     with db.read() as conn:
-        marker = change_marker(conn)
-        frame = load_events(conn, mode, query)
+        # The marker first: the events read next are at least as new, so a change
+        # after the marker can only make the cached result look stale, never fresh.
+        marker = change_marker(conn, mode)
         received = last_received(conn, mode)
+        frame = event_frame(conn, mode, query, columns)
     body = render(frame, query, settings, received)
     return Computed(dumps(body), marker)
+
+
+def event_frame(
+    conn: Connection, mode: str, query: AttributionQuery, columns: EventStore | None = None
+) -> Any:
+    """The event frame of ``query``: cut from the columns when the app holds them, else SQL."""
+    snapshot = columns.snapshot(conn, mode) if columns is not None else None
+    if snapshot is None:
+        return load_events(conn, mode, query)
+    return window_frame(snapshot, query)
 
 
 def render(

@@ -23,12 +23,18 @@ _CHANNEL_COLUMNS = {
 }
 
 
-def change_marker(conn: Connection) -> int:
-    """The id of the latest data change (0 when none).
+def change_marker(conn: Connection, mode: str) -> int:
+    """The id of the mode's latest data change (0 when none).
 
-    A result computed now stays valid until a later change touches its window.
+    A result computed now stays valid until a later change touches its window. The
+    changes of one mode commit in id order (`causality.api.storage.versions`), so no
+    change with a smaller id can still appear.
     """
-    return int(conn.scalar(select(func.coalesce(func.max(data_changes.c.id), 0))))
+    return int(
+        conn.scalar(
+            select(func.coalesce(func.max(data_changes.c.id), 0)).where(data_changes.c.mode == mode)
+        )
+    )
 
 
 def is_fresh(conn: Connection, mode: str, query: AttributionQuery, marker: int) -> bool:
@@ -115,7 +121,10 @@ def _window_frame(frame: pd.DataFrame, query: AttributionQuery) -> pd.DataFrame:
         return frame
     ts = frame["ts"].to_numpy(dtype=np.int64)
     is_conv = (frame["event_type"] == "conversion").to_numpy()
-    person = frame["user_id"].fillna("\x00" + frame["anonymous_id"].astype(str))
+    # A person: the user id, else the anonymous id (every row without a user has one).
+    users, _ = pd.factorize(frame["user_id"], use_na_sentinel=True)
+    anons, _ = pd.factorize(frame["anonymous_id"], use_na_sentinel=True)
+    person = pd.Series(np.where(users >= 0, users, len(frame) + anons))
     before = ts < query.start_us
     pre = is_conv & before
     keep = ~pre

@@ -50,7 +50,7 @@ def attribution(services: Services, mode: str, query: AttributionQuery) -> Outco
     if running is not None:
         return Outcome(202, run_body(running, None), running.id)
     settings = services.settings
-    future = services.executor.submit(compute, services.db, mode, query, settings)
+    future = services.executor.submit(compute, services.db, mode, query, settings, services.columns)
     try:
         computed = future.result(timeout=settings.attribution_budget_s)
     except concurrent.futures.TimeoutError:
@@ -201,7 +201,7 @@ def _finish(
 def run_attribution_job(services: Services, job: Job, owner: str) -> queue.JobOutput:
     """Job handler: fit a run whose first process died (its lease expired)."""
     query = AttributionQuery.from_payload(job.payload)
-    computed = compute(services.db, job.mode, query, services.settings)
+    computed = compute(services.db, job.mode, query, services.settings, services.columns)
     return queue.JobOutput(computed.body, "application/json", {}, str(computed.marker))
 
 

@@ -25,6 +25,7 @@ def add_commands(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     _storage_arguments(serve)
+    _columns_argument(serve)
     serve.add_argument(
         "--job-workers", type=int, default=1, help="job worker threads (reports, imports, runs)"
     )
@@ -43,6 +44,7 @@ def add_commands(subparsers: Any) -> None:
         "worker", help="run job workers only (reports, imports, slow attribution runs)"
     )
     _storage_arguments(worker)
+    _columns_argument(worker)
     worker.add_argument("--threads", type=int, default=2)
     worker.set_defaults(run=_run_worker)
 
@@ -83,7 +85,20 @@ def _storage_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--currency", default=None, help="workspace currency (ISO 4217)")
 
 
+def _columns_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--event-columns-max-events",
+        type=int,
+        default=None,
+        help="hold at most this many events per mode in memory for attribution (about 48 "
+        "bytes each plus the distinct ids; default 10,000,000); 0 reads events with SQL",
+    )
+
+
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    limit = getattr(args, "event_columns_max_events", None)
+    if limit is not None:
+        overrides.update(event_columns=limit > 0, event_columns_max_events=max(limit, 0))
     return Settings.from_env(
         data_dir=args.data_dir, database_url=args.database, currency=args.currency, **overrides
     )

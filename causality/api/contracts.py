@@ -116,6 +116,14 @@ class DeletedOut(_Open):
     deleted: int
 
 
+class EventColumnsOut(BaseModel):
+    """The in-memory event columns of one mode (what uncached attribution reads)."""
+
+    ready: bool = Field(description="Loaded and in step with the database")
+    events: int = Field(description="Touches and conversions held")
+    bytes: int = Field(description="Approximate memory held")
+
+
 class HealthOut(BaseModel):
     """Service and storage status."""
 
@@ -123,6 +131,9 @@ class HealthOut(BaseModel):
     storage: Literal["ok", "unavailable"]
     database: str
     version: str
+    event_columns: dict[str, EventColumnsOut] | None = Field(
+        default=None, description="Per mode; null when the server keeps no event columns"
+    )
 
 
 class AttributionRow(BaseModel):

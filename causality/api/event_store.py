@@ -3,6 +3,13 @@
 Runs inside the caller's write transaction, so the dedup checks and the inserts
 commit together (R-D-4): a failed insert leaves nothing behind, and a 2xx is only
 ever sent for committed events.
+
+Two paths give the same item statuses. The common one (no ``atomic``, no offline
+conversion) inserts with ``ON CONFLICT DO NOTHING RETURNING event_id``: the unique
+indexes deduplicate in the same statement, and only the rows that did not go in are
+looked up to tell a repeated ``event_id`` from a repeated ``order_id``. The checked
+path looks duplicates up first, because it must decide before writing (atomic
+batches, ``validate_only``) or match offline conversions against earlier events.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, select, tuple_
 
 from causality.api.ingest import Batch, Item
+from causality.api.storage.inserts import insert_new_rows, insert_rows
 from causality.api.storage.tables import click_ids, data_changes, events, identities
 from causality.api.storage.upsert import insert_ignore, link_identities
 
@@ -26,6 +34,46 @@ def store_batch(
     but not stored). Runs inside the caller's write transaction.
     """
     candidates = batch.valid
+    if validate_only or atomic or any(i.row and i.row["offline"] for i in candidates):
+        return _store_checked(conn, mode, batch, atomic=atomic, validate_only=validate_only)
+    return _store_new(conn, mode, candidates, batch.received_at)
+
+
+def _store_new(conn: Connection, mode: str, items: list[Item], received_at: int) -> bool:
+    """Insert, letting the unique indexes find duplicates (no lookup before writing)."""
+    fresh: dict[str, Item] = {}
+    for item in items:
+        assert item.event_id is not None and item.row is not None
+        if item.event_id in fresh:  # a repeat inside the batch: the first copy counts
+            item.status = "duplicate"
+        else:
+            item.row["mode"] = mode
+            fresh[item.event_id] = item
+    if not fresh:
+        return False
+    inserted = insert_new_rows(conn, [i.row for i in fresh.values() if i.row is not None])
+    missed = [item for event_id, item in fresh.items() if event_id not in inserted]
+    if missed:
+        stored = _stored_ids(conn, mode, [i.event_id for i in missed if i.event_id])
+        for item in missed:
+            if item.event_id in stored:
+                item.status = "duplicate"
+            else:  # the only other unique index: (mode, name, order_id)
+                _reject_order(item)
+    written = [item for event_id, item in fresh.items() if event_id in inserted]
+    for item in written:
+        item.status = "accepted"
+    if not written:
+        return False
+    _after_insert(conn, mode, written, received_at)
+    return True
+
+
+def _store_checked(
+    conn: Connection, mode: str, batch: Batch, *, atomic: bool, validate_only: bool
+) -> bool:
+    """Look duplicates and order ids up first, then insert what is new."""
+    candidates = batch.valid
     _mark_duplicates(conn, mode, candidates)
     _check_orders(conn, mode, [i for i in candidates if i.status == "pending"])
     fresh = [i for i in candidates if i.status == "pending"]
@@ -36,12 +84,19 @@ def store_batch(
     if not fresh:
         return False
     _match_offline(conn, mode, fresh)
-    rows = []
     for item in fresh:
         assert item.row is not None
         item.row["mode"] = mode
-        rows.append(item.row)
-    insert_rows(conn, rows)
+    insert_rows(conn, [item.row for item in fresh if item.row is not None])
+    for item in fresh:
+        item.status = "accepted"
+    _after_insert(conn, mode, fresh, batch.received_at)
+    return True
+
+
+def _after_insert(conn: Connection, mode: str, items: list[Item], received_at: int) -> None:
+    """Identity links and click ids of newly stored items, and the change record."""
+    rows = [item.row for item in items if item.row is not None]
     link_identities(
         conn,
         [
@@ -67,32 +122,35 @@ def store_batch(
                 "anonymous_id": item.row["anonymous_id"],
                 "ts": item.row["ts"],
             }
-            for item in fresh
+            for item in items
             if item.row is not None and item.row["event_type"] == "touch"
             for kind, click in item.clicks.items()
         ],
     )
-    record_change(conn, mode, batch.received_at, rows=rows)
-    for item in fresh:
-        item.status = "accepted"
-    return True
+    record_change(conn, mode, received_at, rows=rows)
 
 
-_EVENT_COLUMNS = [c.name for c in events.columns if c.name != "pk"]
+def _stored_ids(conn: Connection, mode: str, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    return set(
+        conn.scalars(
+            select(events.c.event_id).where(events.c.mode == mode, events.c.event_id.in_(ids))
+        )
+    )
 
 
-def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert event rows with one driver-level ``executemany`` (the hot path of ingestion).
-
-    SQLAlchemy's per-row parameter processing costs more than the insert itself for
-    500-row batches; the rows are plain values, so the driver takes them directly.
-    """
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    # Column names come from the table definition, never from input.
-    columns = ", ".join(_EVENT_COLUMNS)
-    placeholders = ", ".join([marker] * len(_EVENT_COLUMNS))
-    sql = f"INSERT INTO events ({columns}) VALUES ({placeholders})"  # noqa: S608
-    conn.exec_driver_sql(sql, [tuple(row[c] for c in _EVENT_COLUMNS) for row in rows])
+def _reject_order(item: Item) -> None:
+    assert item.row is not None
+    name, order = item.row["name"], item.row["order_id"]
+    if order is None:
+        raise RuntimeError(f"event {item.event_id!r} was neither stored nor a duplicate")
+    item.reject(
+        f"/events/{item.index}/conversion/order_id",
+        "duplicate_order_id",
+        f"a {name!r} conversion with order_id {order!r} is already stored; one "
+        "conversion per order",
+    )
 
 
 def record_change(
@@ -158,12 +216,7 @@ def _check_orders(conn: Connection, mode: str, items: list[Item]) -> None:
         assert item.row is not None
         pair = (item.row["name"], item.row["order_id"])
         if pair in stored or pair in seen:
-            item.reject(
-                f"/events/{item.index}/conversion/order_id",
-                "duplicate_order_id",
-                f"a {pair[0]!r} conversion with order_id {pair[1]!r} is already stored; one "
-                "conversion per order",
-            )
+            _reject_order(item)
         seen.add(pair)
 
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -119,44 +119,48 @@ def _where(ident: dict[str, str]):
 def _claim(services: Services, ident: dict[str, str], digest: str) -> Response | None:
     now = services.now_us()
     ttl = int(services.settings.idempotency_ttl.total_seconds() * 1_000_000)
-    try:
-        with services.db.write() as conn:
-            row = conn.execute(select(idempotency_keys).where(_where(ident))).first()
-            if row is not None and now - row.created_at > ttl:
-                conn.execute(delete(idempotency_keys).where(_where(ident)))
-                row = None
-            if row is None:
-                conn.execute(
-                    idempotency_keys.insert().values(
-                        **ident,
-                        request_hash=digest,
-                        state="in_progress",
-                        created_at=now,
-                        updated_at=now,
-                    )
+
+    def claim(conn: Connection) -> Response | None:
+        row = conn.execute(select(idempotency_keys).where(_where(ident))).first()
+        if row is not None and now - row.created_at > ttl:
+            conn.execute(delete(idempotency_keys).where(_where(ident)))
+            row = None
+        if row is None:
+            conn.execute(
+                idempotency_keys.insert().values(
+                    **ident,
+                    request_hash=digest,
+                    state="in_progress",
+                    created_at=now,
+                    updated_at=now,
                 )
-                return None
-            if row.request_hash != digest:
+            )
+            return None
+        if row.request_hash != digest:
+            raise Problem(
+                "idempotency_key_mismatch",
+                "this Idempotency-Key was used with a different request body; use a new key "
+                "for a new request",
+                param="Idempotency-Key",
+            )
+        if row.state == "in_progress":
+            if now - row.updated_at <= STALE_CLAIM_US:
                 raise Problem(
-                    "idempotency_key_mismatch",
-                    "this Idempotency-Key was used with a different request body; use a new key "
-                    "for a new request",
+                    "idempotency_key_in_use",
+                    "a request with this Idempotency-Key is still being processed; retry "
+                    "after it finishes",
                     param="Idempotency-Key",
+                    headers={"Retry-After": "1"},
                 )
-            if row.state == "in_progress":
-                if now - row.updated_at <= STALE_CLAIM_US:
-                    raise Problem(
-                        "idempotency_key_in_use",
-                        "a request with this Idempotency-Key is still being processed; retry "
-                        "after it finishes",
-                        param="Idempotency-Key",
-                        headers={"Retry-After": "1"},
-                    )
-                conn.execute(update(idempotency_keys).where(_where(ident)).values(updated_at=now))
-                return None
-            headers = json.loads(row.headers or "{}")
-            headers["Idempotent-Replayed"] = "true"
-            return Response(row.body or b"", status_code=row.status_code, headers=headers)
+            conn.execute(update(idempotency_keys).where(_where(ident)).values(updated_at=now))
+            return None
+        headers = json.loads(row.headers or "{}")
+        headers["Idempotent-Replayed"] = "true"
+        return Response(row.body or b"", status_code=row.status_code, headers=headers)
+
+    try:
+        # Through the group writer: the claim shares its commit with concurrent writes.
+        return services.db.writer.run(claim)
     except IntegrityError:
         # A concurrent first request claimed the key between our read and insert.
         raise Problem(
@@ -169,20 +173,20 @@ def _claim(services: Services, ident: dict[str, str], digest: str) -> Response |
 
 def _save(services: Services, ident: dict[str, str], response: Response) -> None:
     headers = {k: v for k, v in response.headers.items() if k.lower() in SAVED_HEADERS}
-    with services.db.write() as conn:
-        conn.execute(
-            update(idempotency_keys)
-            .where(_where(ident))
-            .values(
-                state="done",
-                status_code=response.status_code,
-                body=bytes(response.body),
-                headers=json.dumps(headers),
-                updated_at=services.now_us(),
-            )
+    save = (
+        update(idempotency_keys)
+        .where(_where(ident))
+        .values(
+            state="done",
+            status_code=response.status_code,
+            body=bytes(response.body),
+            headers=json.dumps(headers),
+            updated_at=services.now_us(),
         )
+    )
+    services.db.writer.run(lambda conn: conn.execute(save))
 
 
 def _release(services: Services, ident: dict[str, str]) -> None:
-    with services.db.write() as conn:
-        conn.execute(delete(idempotency_keys).where(_where(ident)))
+    release = delete(idempotency_keys).where(_where(ident))
+    services.db.writer.run(lambda conn: conn.execute(release))

@@ -25,7 +25,8 @@ from causality.api.ingest import prepare_batch
 from causality.api.jobs import queue
 from causality.api.jobs.queue import Job, JobOutput
 from causality.api.problems import Problem
-from causality.api.storage.tables import click_ids, events
+from causality.api.storage.inserts import insert_new_rows
+from causality.api.storage.tables import click_ids
 from causality.api.storage.upsert import insert_ignore, link_identities
 from causality.api.timeutil import format_micros, to_micros
 
@@ -241,9 +242,7 @@ def _store_rows(
     for row in rows:
         row["mode"] = mode
     with services.db.write() as conn:
-        before = _count(conn, mode)
-        insert_ignore(conn, events, rows)
-        added = _count(conn, mode) - before
+        added = len(insert_new_rows(conn, rows))
         link_identities(
             conn,
             [
@@ -279,12 +278,6 @@ def _store_rows(
             record_change(conn, mode, received, rows=rows)
     progress.rows_imported += added
     progress.rows_duplicate += len(rows) - added
-
-
-def _count(conn: Any, mode: str) -> int:
-    from sqlalchemy import func, select
-
-    return int(conn.scalar(select(func.count()).select_from(events).where(events.c.mode == mode)))
 
 
 def _ndjson_chunks(path: Path, services: Any, job: Job, progress: _Progress) -> Iterator[None]:

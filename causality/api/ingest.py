@@ -12,15 +12,19 @@ import json
 from datetime import datetime
 from typing import Any
 
+from causality.api.channel_groups import derive_channel_groups
 from causality.api.ids import uuid7
 from causality.api.problems import Problem
 from causality.api.schemas import Event
 from causality.api.settings import Settings
 from causality.api.timeutil import parse_rfc3339, to_micros
 from causality.api.validation import click_ids as event_click_ids
-from causality.api.validation import conversion_name, item_error, serialized_size, validate_event
-
-CLICK_KINDS = ("gclid", "fbclid", "msclkid")
+from causality.api.validation import (
+    conversion_name,
+    item_error,
+    serialized_size,
+    validate_events,
+)
 
 
 @dataclasses.dataclass
@@ -63,6 +67,15 @@ class Batch:
     def valid(self) -> list[Item]:
         """Items that passed validation (not yet deduplicated)."""
         return [item for item in self.items if item.status != "rejected"]
+
+    def checkpoint(self) -> list[tuple[str, list[dict[str, str]]]]:
+        """Every item's status and errors, to `restore` when a write attempt fails."""
+        return [(item.status, list(item.errors)) for item in self.items]
+
+    def restore(self, checkpoint: list[tuple[str, list[dict[str, str]]]]) -> None:
+        """Undo what a failed write attempt set (statuses, ``duplicate_order_id``)."""
+        for item, (status, errors) in zip(self.items, checkpoint, strict=True):
+            item.status, item.errors = status, errors
 
 
 def parse_body(body: bytes) -> Any:
@@ -131,8 +144,28 @@ def prepare_batch(
     received_us = to_micros(received)
     batch = Batch(items=[], warnings=[], received_at=received_us)
     measure = body_size is None or body_size > settings.max_event_bytes
+    shaped, indexes = [], []
     for index, raw in enumerate(raw_events):
-        item = _prepare_item(raw, index, context, sent_at, received_us, settings, measure)
+        raw_id = raw.get("event_id") if isinstance(raw, dict) else None
+        item = Item(index=index, event_id=raw_id if isinstance(raw_id, str) else None)
+        batch.items.append(item)
+        if measure and isinstance(raw, dict) and serialized_size(raw) > settings.max_event_bytes:
+            # Measured on the event as sent, before the batch context is merged in.
+            item.reject(
+                f"/events/{index}",
+                "event_too_large",
+                f"the event is over {settings.max_event_bytes:,} bytes as JSON; trim it",
+            )
+            continue
+        shaped.append(merge_context(context, raw))
+        indexes.append(index)
+    for index, (event, errors) in zip(indexes, validate_events(shaped, indexes), strict=True):
+        item = batch.items[index]
+        if event is None:
+            item.status = "rejected"
+            item.errors = errors
+            continue
+        _accept(item, event, sent_at, received_us, settings)
         if item.status != "rejected" and item.generated_id:
             batch.warnings.append(
                 {
@@ -141,7 +174,6 @@ def prepare_batch(
                     "detail": "server-generated id; retries may duplicate",
                 }
             )
-        batch.items.append(item)
     _derive_channel_groups([i for i in batch.items if i.status != "rejected"], settings)
     return batch
 
@@ -180,33 +212,13 @@ def merge_context(context: dict[str, Any] | None, event: Any) -> Any:
     return merged
 
 
-def _prepare_item(
-    raw: Any,
-    index: int,
-    context: dict[str, Any] | None,
-    sent_at: int | None,
-    received_us: int,
-    settings: Settings,
-    measure: bool = True,
-) -> Item:
-    raw_id = raw.get("event_id") if isinstance(raw, dict) else None
-    item = Item(index=index, event_id=raw_id if isinstance(raw_id, str) else None)
-    base = f"/events/{index}"
-    if measure and isinstance(raw, dict) and serialized_size(raw) > settings.max_event_bytes:
-        # Measured on the event as sent, before the batch context is merged in.
-        item.reject(
-            base,
-            "event_too_large",
-            f"the event is over {settings.max_event_bytes:,} bytes as JSON; trim it",
-        )
-        return item
-    event, errors = validate_event(merge_context(context, raw), index, max_bytes=None)
-    if event is None:
-        item.status = "rejected"
-        item.errors = errors
-        return item
+def _accept(
+    item: Item, event: Event, sent_at: int | None, received_us: int, settings: Settings
+) -> None:
+    """Apply the clock and currency rules to a well-formed event; build its row."""
+    base = f"/events/{item.index}"
     original = parse_rfc3339(event.timestamp)
-    assert original is not None  # validated above
+    assert original is not None  # validated already
     original_us = to_micros(original)
     # Segment's skew correction: the client's clock error cancels out.
     ts = received_us - (sent_at - original_us) if sent_at is not None else original_us
@@ -220,13 +232,12 @@ def _prepare_item(
                 f"Send {settings.currency} amounts.",
             )
     if item.status == "rejected":
-        return item
+        return
     generated = event.event_id is None
     item.event_id = event.event_id or str(uuid7())
     item.clicks = event_click_ids(event)
     item.row = _row(event, item.event_id, ts, original_us, sent_at, received_us, settings)
     item.generated_id = generated
-    return item
 
 
 def _check_time(
@@ -326,58 +337,3 @@ def _derive_channel_groups(items: list[Item], settings: Settings) -> None:
     todo = [row for row in todo if not row["channel_group"]]
     if todo:
         derive_channel_groups(todo)
-
-
-def derive_channel_groups(rows: list[dict[str, Any]]) -> None:
-    """Set ``channel_group`` and ``rule_set`` of touch rows, vectorised over the rows.
-
-    Without UTM tags, an auto-tagged click id stands in for source / medium
-    (``gclid``: google / cpc, ``msclkid``: bing / cpc) and the referrer's host for
-    the source of referral traffic, as GA4 does.
-    """
-    import pandas as pd
-
-    from causality.channels import default_grouping
-
-    source = pd.Series([_source(r) for r in rows], dtype=object)
-    medium = pd.Series([_medium(r) for r in rows], dtype=object)
-    campaign = pd.Series([r["campaign"] for r in rows], dtype=object)
-    click = pd.Series([next((k for k in CLICK_KINDS if r[k]), None) for r in rows], dtype=object)
-    groups = default_grouping(source, medium, campaign=campaign, click_id=click)
-    rule_set = groups.attrs.get("rule_set")
-    for row, group in zip(rows, groups.tolist(), strict=True):
-        row["channel_group"] = group
-        row["rule_set"] = rule_set
-
-
-# Auto-tagged ad clicks carry only a click id; GA4 reads them as these source / medium.
-_AUTO_TAGGED = {"gclid": ("google", "cpc"), "msclkid": ("bing", "cpc")}
-
-
-def _source(row: dict[str, Any]) -> str | None:
-    if row["source"]:
-        return row["source"]
-    for kind, (source, _medium) in _AUTO_TAGGED.items():
-        if row[kind] and not row["medium"]:
-            return source
-    return _referrer_host(row["referrer"])
-
-
-def _medium(row: dict[str, Any]) -> str | None:
-    if row["medium"]:
-        return row["medium"]
-    if row["source"]:
-        return None
-    for kind, (_source, medium) in _AUTO_TAGGED.items():
-        if row[kind]:
-            return medium
-    return "referral" if row["referrer"] else None
-
-
-def _referrer_host(referrer: str | None) -> str | None:
-    if not referrer:
-        return None
-    from urllib.parse import urlsplit
-
-    host = urlsplit(referrer if "//" in referrer else "//" + referrer).hostname
-    return host.removeprefix("www.") if host else None

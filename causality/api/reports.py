@@ -14,8 +14,7 @@ import html
 import json
 from typing import Any
 
-from causality.api.attribution_compute import compute
-from causality.api.attribution_data import load_events
+from causality.api.attribution_compute import compute, event_frame
 from causality.api.attribution_query import AttributionQuery, parse_query
 from causality.api.jobs.queue import Job, JobOutput
 from causality.api.problems import Problem
@@ -77,10 +76,11 @@ def run_report_job(services: Any, job: Job, owner: str) -> JobOutput:
     if payload["type"] != "journeys_sample" and fmt == "json":
         # The schema of GET /v1/attribution, as R-R-3 asks.
         return JobOutput(
-            compute(services.db, job.mode, query, services.settings).body, FORMATS[fmt]
+            compute(services.db, job.mode, query, services.settings, services.columns).body,
+            FORMATS[fmt],
         )
     with services.db.read() as conn:
-        frame = load_events(conn, job.mode, query)
+        frame = event_frame(conn, job.mode, query, services.columns)
     journeys = _journeys(frame, query)
     if payload["type"] == "journeys_sample":
         return JobOutput(_paths_report(journeys, fmt), FORMATS[fmt])

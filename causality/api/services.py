@@ -12,6 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from causality.api.columns.store import EventStore
 from causality.api.ratelimit import RateLimiter
 from causality.api.settings import Settings
 from causality.api.storage import Database
@@ -36,6 +37,11 @@ class Services:
         if migrate:
             self.db.migrate()
         self.limiter = RateLimiter(enabled=settings.rate_limits)
+        self.columns = (
+            EventStore(max_events=settings.event_columns_max_events)
+            if settings.event_columns
+            else None
+        )
         self._executor: ThreadPoolExecutor | None = None
         # Identifies this process as a lease owner in the job table.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -68,6 +74,8 @@ class Services:
         for worker in self.background:
             worker.stop()
         self.background.clear()
+        if self.columns is not None:
+            self.columns.stop()
         self.lease_keeper = None
         with self.cache_lock:
             executor, self._executor = self._executor, None

@@ -73,6 +73,15 @@ class Settings:
         Returns the current UTC time; tests inject a fake one.
     workers : int
         Job worker threads started with the app (reports, imports, slow attribution runs).
+    event_columns : bool
+        Keep each mode's events in memory as columns for attribution
+        (`causality.api.columns`); off, every query reads them with SQL.
+    event_columns_max_events : int
+        A mode with more events is read with SQL (the columns take about 48 bytes per
+        event plus ~120 bytes per distinct id or channel string).
+    event_columns_follow_s : float
+        How often a background thread catches the columns up with the database (0:
+        only queries do, when they run).
     """
 
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
@@ -108,6 +117,11 @@ class Settings:
     report_concurrency: int = 2
     workers: int = 0
     import_chunk_rows: int = 5000
+
+    # The in-memory event columns attribution reads.
+    event_columns: bool = True
+    event_columns_max_events: int = 10_000_000
+    event_columns_follow_s: float = 1.0
 
     clock: Callable[[], datetime] = utc_now
     log_requests: bool = True

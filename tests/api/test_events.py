@@ -459,11 +459,18 @@ def test_concurrent_requests_with_one_key_conflict(api, monkeypatch):
     assert third.headers["Idempotent-Replayed"] == "true"
 
 
-def test_a_failed_insert_leaves_no_claim_and_the_retry_stores_once(api, monkeypatch):
+@pytest.mark.parametrize(
+    ("insert", "params"),
+    [("insert_new_rows", {}), ("insert_rows", {"atomic": "true"})],
+    ids=["deduplicating-insert", "checked-insert"],
+)
+def test_a_failed_insert_leaves_no_claim_and_the_retry_stores_once(
+    api, monkeypatch, insert, params
+):
     import causality.api.event_store as event_store
 
     secret = api.key()
-    original = event_store.insert_rows
+    original = getattr(event_store, insert)
     calls = []
 
     def failing_once(conn, rows):
@@ -472,12 +479,13 @@ def test_a_failed_insert_leaves_no_claim_and_the_retry_stores_once(api, monkeypa
             raise RuntimeError("disk on fire")
         return original(conn, rows)
 
-    monkeypatch.setattr(event_store, "insert_rows", failing_once)
+    monkeypatch.setattr(event_store, insert, failing_once)
     headers = {**api.auth(secret), "Idempotency-Key": "k-5"}
     body = {"events": [touch("a"), conversion("b", order_id="o-1")]}
-    assert api.client.post("/v1/events", headers=headers, json=body).status_code == 500
+    post = api.client.post("/v1/events", headers=headers, json=body, params=params)
+    assert post.status_code == 500 and calls == [2]
     assert count(api) == 0
-    retry = api.client.post("/v1/events", headers=headers, json=body)
+    retry = api.client.post("/v1/events", headers=headers, json=body, params=params)
     assert retry.status_code == 200 and retry.json()["accepted"] == 2
     assert count(api) == 2
 

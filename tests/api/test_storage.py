@@ -32,7 +32,7 @@ def test_migrating_twice_is_a_no_op(api):
     api.services.db.migrate()
     api.services.db.migrate()
     with api.services.db.read() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
 
 
 def test_access_logs_are_json_lines_without_the_secret(make_api, caplog):

@@ -175,7 +175,10 @@ def run_job(services: Services, job: Job, owner: str, handler: Handler) -> None:
 
 
 def start_background(services: Services) -> None:
-    """Start the lease keeper and ``settings.workers`` worker threads."""
+    """Start the lease keeper, ``settings.workers`` worker threads and the event columns."""
+    columns, every = services.columns, services.settings.event_columns_follow_s
+    if columns is not None and every > 0:
+        columns.follow(services.db, every)
     if getattr(services, "lease_keeper", None) is None:
         services.lease_keeper = LeaseKeeper(services)
         services.background.append(services.lease_keeper)

@@ -21,6 +21,7 @@ from causality.api.storage.tables import (
     jobs,
     report_schedules,
 )
+from causality.api.storage.versions import begin_event_write
 
 router = APIRouter(tags=["data"])
 
@@ -41,6 +42,7 @@ def delete_test_data(request: Request, services: ServicesDep, principal: EventsW
             "only test keys may wipe test data; a live key never touches the test partition",
         )
     with services.db.write() as conn:
+        begin_event_write(conn, "test", deletion=True)
         deleted = conn.execute(delete(events).where(events.c.mode == "test")).rowcount
         for table in (identities, click_ids, idempotency_keys, jobs, report_schedules):
             conn.execute(delete(table).where(table.c.mode == "test"))
@@ -65,6 +67,7 @@ def delete_user(
     """Erase the user's events, the anonymous ids linked to them, and their click ids."""
     mode = principal.mode
     with services.db.write() as conn:
+        begin_event_write(conn, mode, deletion=True)
         anonymous = list(
             conn.scalars(
                 select(identities.c.anonymous_id).where(

@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
@@ -71,18 +71,25 @@ def ingest(
     """Parse, validate and store one batch; the answer is sent only after the commit."""
     data = parse_body(body)
     batch = prepare_batch(data, services.settings, services.settings.now(), body_size=len(body))
+    if validate_only:
+        with services.db.read() as conn:
+            store_batch(conn, mode, batch, atomic=atomic, validate_only=True)
+        return batch_response(request, batch, atomic=atomic)
+
+    def write(conn: Connection) -> bool:
+        return store_batch(conn, mode, batch, atomic=atomic, validate_only=False)
+
     for attempt in range(_WRITE_RETRIES):
+        checkpoint = batch.checkpoint()
         try:
-            if validate_only:
-                with services.db.read() as conn:
-                    store_batch(conn, mode, batch, atomic=atomic, validate_only=True)
-            else:
-                with services.db.write() as conn:
-                    store_batch(conn, mode, batch, atomic=atomic, validate_only=False)
+            # Shares a transaction (and its one durable commit) with concurrent batches;
+            # returns only after that commit.
+            services.db.writer.run(write)
             break
         except IntegrityError:
             # A concurrent request stored one of these ids between our check and insert
             # (PostgreSQL); the retry sees it and reports a duplicate.
+            batch.restore(checkpoint)
             if attempt == _WRITE_RETRIES - 1:
                 raise
     return batch_response(request, batch, atomic=atomic)

@@ -37,6 +37,7 @@ def health(request: Request) -> Response:
         "storage": storage,
         "database": services.db.dialect,
         "version": __version__,
+        "event_columns": services.columns.status() if services.columns is not None else None,
     }
     headers = None if storage == "ok" else {"Retry-After": "5"}
     return json_response(request, body, status=200 if storage == "ok" else 503, headers=headers)

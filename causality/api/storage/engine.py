@@ -3,7 +3,9 @@
 SQLite runs in WAL mode with ``synchronous=FULL``, so a commit is on disk before
 the API answers 2xx (R-E-12). Write transactions start with ``BEGIN IMMEDIATE``:
 the write lock is taken up front, so a read-then-write transaction (dedup check,
-then insert) can never deadlock on the lock upgrade and waits instead.
+then insert) can never deadlock on the lock upgrade and waits instead. Ingestion
+writes through `Database.writer` (`causality.api.storage.writer.GroupWriter`), so
+concurrent batches share one transaction and one fsync.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from causality.api.storage.writer import GroupWriter
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_CHECKPOINT_PAGES = 10_000
 
 
 def normalise_url(url: str) -> str:
@@ -54,6 +60,7 @@ class Database:
         # them out of SQLite's busy handler, which polls with sleeps of up to 100 ms and
         # would turn a short wait into a long tail of latency.
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.writer = GroupWriter(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
@@ -103,6 +110,11 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # A 64 MiB page cache (allocated as used) keeps the event indexes' hot pages in
+        # memory; checkpointing every ~40 MB of WAL rather than every 4 MB writes a page
+        # touched by many commits once. Both measured ~25 % more ingest throughput.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -126,6 +126,18 @@ data_changes = Table(
     Index("ix_data_changes_mode", "mode", "id"),
 )
 
+# One row per mode, updated first by every transaction that writes or deletes its events.
+# The row lock serialises those writers, so event primary keys of a mode are committed in
+# increasing order and a reader catches up with ``pk > last seen``; ``epoch`` counts the
+# deletions, after which readers rebuild (see `causality.api.storage.versions`).
+data_versions = Table(
+    "data_versions",
+    metadata,
+    Column("mode", String(4), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

@@ -1,0 +1,6 @@
+"""Stored events as in-memory numpy columns, so attribution never reads them row by row.
+
+`store.EventStore` keeps each mode's touches and conversions in step with the database
+(`fetch` reads them, `table.EventColumns` holds them, `labels.Labels` codes the
+strings) and `window.window_frame` cuts the event frame of one query from them.
+"""

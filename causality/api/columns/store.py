@@ -1,0 +1,220 @@
+"""`EventStore`: each mode's events as in-memory columns, kept in step with the database.
+
+Attribution over a window reads a million stored events; fetching them row by row
+through SQL took seconds per query. The store keeps them as numpy columns
+(`EventColumns`, `BYTES_PER_EVENT` bytes per event plus one dictionary entry per
+distinct string) and catches up from the database before every query:
+
+* the mode's `data_versions` row says whether anything was written since the last
+  catch-up; event writes of a mode commit in primary-key order (the version row is
+  locked first), so reading ``pk > last seen`` gets exactly the new rows, whichever
+  process wrote them;
+* a deletion bumps the mode's ``epoch``, and the store rebuilds from scratch;
+* identity links are re-read for the anonymous ids that new rows link.
+
+New rows are merged into a ``tail`` that joins the ``base`` once it holds a quarter
+as many rows, so a catch-up copies the tail, not every stored event. A mode with
+more than ``max_events`` events is not held at all: its queries read SQL. Queries
+also catch up, so a following thread (`EventStore.follow`) only keeps their share
+small and loads the columns at startup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from causality.api.columns.fetch import EventLabels, fetch_events, fetch_identities
+from causality.api.columns.table import EventColumns
+from causality.api.storage.tables import events
+from causality.api.storage.versions import DataVersion, read_version
+
+if TYPE_CHECKING:
+    from causality.api.storage import Database
+
+log = logging.getLogger("causality.api.columns")
+
+MODES = ("live", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """A consistent view of one mode's events.
+
+    ``parts`` are sorted column sets, a later part holding later primary keys. Every
+    code in them and in ``identity`` is below ``n_users`` / ``n_anons``, the sizes of
+    the (still growing) dictionaries when the view was taken.
+    """
+
+    parts: tuple[EventColumns, ...]
+    identity: np.ndarray  # anonymous-id code -> user code, -1 when unlinked
+    labels: EventLabels
+    n_users: int
+    n_anons: int
+
+    def __len__(self) -> int:
+        """Number of stored touches and conversions."""
+        return sum(len(part) for part in self.parts)
+
+
+class ModeColumns:
+    """The columnar copy of one mode's events."""
+
+    def __init__(self, mode: str, *, max_events: int) -> None:
+        self.mode = mode
+        self.max_events = max_events
+        self.lock = threading.Lock()
+        self._reset()
+        self.synced: DataVersion | None = None  # the version the columns reflect
+        self.too_large = False
+
+    def _reset(self) -> None:
+        self.labels = EventLabels()
+        self.base = EventColumns.empty()
+        self.tail = EventColumns.empty()
+        self.identity = np.empty(0, dtype=np.int32)
+        self.max_pk = 0
+
+    def __len__(self) -> int:
+        """Number of stored touches and conversions held."""
+        return len(self.base) + len(self.tail)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held: columns, identity links and dictionaries."""
+        return self.base.nbytes + self.tail.nbytes + self.identity.nbytes + self.labels.nbytes
+
+    def sync(self, conn: Connection) -> Snapshot | None:
+        """Catch up with what ``conn`` sees; None when the mode is over ``max_events``.
+
+        A connection that sees an older version than the columns (a reader whose
+        snapshot began before another caught up) leaves them as they are.
+        """
+        with self.lock:
+            current = read_version(conn, self.mode)
+            synced = self.synced
+            if synced is None or current.epoch > synced.epoch:
+                self._rebuild(conn, current)
+            elif current.version > synced.version and not self.too_large:
+                self._catch_up(conn, current)
+            if self.too_large:
+                return None
+            return Snapshot(
+                (self.base, self.tail),
+                self.identity,
+                self.labels,
+                n_users=len(self.labels.users),
+                n_anons=len(self.labels.anons),
+            )
+
+    def _rebuild(self, conn: Connection, current: DataVersion) -> None:
+        self._reset()
+        self.synced = None  # until the load below succeeds: a failed one is retried
+        count = int(
+            conn.scalar(select(func.count()).select_from(events).where(events.c.mode == self.mode))
+            or 0
+        )
+        self.too_large = count > self.max_events
+        if self.too_large:
+            log.warning(
+                "%s mode holds %s events, over the event columns limit of %s; attribution "
+                "reads them with SQL",
+                self.mode,
+                f"{count:,}",
+                f"{self.max_events:,}",
+            )
+        else:
+            fetched = fetch_events(conn, self.mode, 0, self.labels)
+            self.base, self.max_pk = fetched.columns, fetched.max_pk
+            self._link(*fetch_identities(conn, self.mode, self.labels, None))
+        self.synced = current
+
+    def _catch_up(self, conn: Connection, current: DataVersion) -> None:
+        fetched = fetch_events(conn, self.mode, self.max_pk, self.labels)
+        self.synced = current
+        if len(self) + len(fetched.columns) > self.max_events:
+            self._reset()
+            self.too_large = True
+            return
+        self.max_pk = fetched.max_pk
+        links = fetch_identities(conn, self.mode, self.labels, fetched.linked)
+        self._link(*links)  # also sizes `identity` to the new anonymous ids
+        tail = self.tail.merge(fetched.columns)
+        if len(tail) * 4 > len(self.base):
+            self.base, self.tail = self.base.merge(tail), EventColumns.empty()
+        else:
+            self.tail = tail
+
+    def _link(self, anons: np.ndarray, users: np.ndarray) -> None:
+        """Set identity links (a new array: snapshots hold the old one)."""
+        identity = np.full(len(self.labels.anons), -1, dtype=np.int32)
+        identity[: len(self.identity)] = self.identity
+        identity[anons] = users
+        self.identity = identity
+
+
+class EventStore:
+    """The columnar event copies of one app, per mode.
+
+    Parameters
+    ----------
+    max_events : int
+        A mode with more stored events is not held in memory.
+    """
+
+    def __init__(self, *, max_events: int) -> None:
+        self.modes = {mode: ModeColumns(mode, max_events=max_events) for mode in MODES}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def snapshot(self, conn: Connection, mode: str) -> Snapshot | None:
+        """The mode's events as of ``conn``'s view of the database (None: use SQL)."""
+        return self.modes[mode].sync(conn)
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Per mode: whether it is in step, and how many events and bytes it holds."""
+        return {
+            mode: {
+                "ready": columns.synced is not None and not columns.too_large,
+                "events": len(columns),
+                "bytes": columns.nbytes,
+            }
+            for mode, columns in self.modes.items()
+        }
+
+    def follow(self, db: Database, every_s: float) -> None:
+        """Load every mode now, then catch up every ``every_s`` seconds, in a thread.
+
+        Queries catch up anyway; following keeps what is left for them small, and
+        loads the columns at startup rather than in the first query.
+        """
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._follow, args=(db, every_s), name="causality-columns", daemon=True
+        )
+        self._thread.start()
+
+    def _follow(self, db: Database, every_s: float) -> None:
+        while True:
+            for mode in MODES:
+                try:
+                    with db.read() as conn:
+                        self.modes[mode].sync(conn)
+                except Exception:  # the next round (or the next query) retries
+                    log.exception("catching up the %s event columns failed", mode)
+            if self._stop.wait(every_s):
+                return
+
+    def stop(self) -> None:
+        """Stop following (the columns stay; queries still catch up)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=30)

@@ -1,0 +1,137 @@
+"""The event frame of one attribution query, from a `Snapshot` of the columns.
+
+Gives exactly the frame `causality.api.attribution_data.load_events` reads with SQL
+(``tests/api/test_event_columns.py`` checks it on random event logs): the same rows
+in the same order, the same strings. Identity links, the window cut and the
+pre-window conversions are resolved on integer codes; strings are made once per
+distinct value, at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from causality.api.attribution_query import AttributionQuery
+from causality.api.columns.labels import Labels
+from causality.api.columns.store import Snapshot
+from causality.api.columns.table import CONVERSION, EventColumns
+
+FRAME_COLUMNS = (
+    "user_id",
+    "anonymous_id",
+    "timestamp",
+    "event_type",
+    "channel",
+    "value",
+    "offline",
+)
+# The string dtype pandas gives text read from SQL (the reference frame's): Arrow-backed
+# "str" from pandas 3 on, object before.
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+_EVENT_TYPES = pa.array(["touch", "conversion"])  # indexed by "is a conversion"
+
+
+def window_frame(snapshot: Snapshot, query: AttributionQuery) -> pd.DataFrame:
+    """Touches and conversions that matter for ``query``, as `Journeys.from_events` reads them.
+
+    Same rules as `load_events`: rows in ``[start - lookback, end)``; conversions
+    before ``start`` only cut journeys, then go; lookback touches of people without a
+    conversion in the window go too.
+    """
+    lo = query.start_us - query.lookback_us
+    conversion = snapshot.labels.names.code_of(query.conversion)
+    cols = EventColumns.empty()
+    for part in snapshot.parts:  # later parts hold later keys: merging keeps (ts, pk) order
+        cols = cols.merge(_rows(part, lo, query.end_us, conversion))
+    if len(cols) == 0:
+        return pd.DataFrame({name: [] for name in FRAME_COLUMNS})
+    user = _users(cols, snapshot.identity)
+    # One code per person: a user id, else an anonymous id (never both: the SQL gives
+    # every row without a user an anonymous id).
+    person = np.where(user >= 0, user, snapshot.n_users + cols["anon"]).astype(np.int64)
+    is_conv = cols["kind"] == CONVERSION
+    keep = _kept(cols["ts"], is_conv, person, query.start_us, snapshot.n_users + snapshot.n_anons)
+    if len(keep) < len(cols):
+        cols, user, is_conv = cols.take(keep), user[keep], is_conv[keep]
+    labels = snapshot.labels
+    value = cols["value"]
+    return pd.DataFrame(
+        {
+            "user_id": _strings(labels.users.decode(user)),
+            "anonymous_id": _strings(labels.anons.decode(cols["anon"])),
+            "timestamp": pd.to_datetime(cols["ts"], unit="us", utc=True),
+            "event_type": _strings(_EVENT_TYPES.take(pa.array(is_conv.view(np.int8)))),
+            "channel": _strings(_channel(cols, snapshot, query.group_by)),
+            "value": np.where(np.isnan(value), 0.0, value),
+            "offline": cols["offline"],
+        },
+        copy=False,
+    )
+
+
+def _rows(part: EventColumns, lo: int, hi: int, conversion: int) -> EventColumns:
+    """Touches, and conversions named ``conversion``, of ``part`` in ``[lo, hi)``."""
+    window = part.window(lo, hi)
+    kind = part["kind"][window]
+    wanted = kind != CONVERSION
+    if conversion >= 0:
+        wanted |= part["name"][window] == conversion
+    if wanted.all():
+        return part.take(window)  # views, no copy
+    return part.take(np.flatnonzero(wanted) + window.start)
+
+
+def _users(cols: EventColumns, identity: np.ndarray) -> np.ndarray:
+    """``coalesce(user_id, linked user of anonymous_id, user of matched click)``."""
+    own = (cols["user"] >= 0) & ~cols["user_matched"]
+    # Index -1 (no own anonymous id) reads the appended "unlinked" slot.
+    linked = np.append(identity, -1)[np.where(cols["linkable"], cols["anon"], -1)]
+    return np.where(own, cols["user"], np.where(linked >= 0, linked, cols["user"]))
+
+
+def _kept(
+    ts: np.ndarray, is_conv: np.ndarray, person: np.ndarray, start: int, n_persons: int
+) -> np.ndarray:
+    """Rows to keep, by the rules of the reference's window cut."""
+    before = ts < start
+    pre = is_conv & before
+    keep = ~pre
+    if pre.any():  # touches up to a person's last conversion before the window
+        cutoff = np.full(n_persons, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(cutoff, person[pre], ts[pre])
+        keep &= ~(~is_conv & (ts <= cutoff[person]))
+    converts = np.zeros(n_persons, dtype=bool)
+    converts[person[is_conv & ~before]] = True
+    keep &= ~(~is_conv & before & ~converts[person])
+    return np.flatnonzero(keep)
+
+
+def _channel(cols: EventColumns, snapshot: Snapshot, group_by: str) -> pa.Array:
+    labels = snapshot.labels
+    if group_by == "channel_group":
+        return pc.fill_null(labels.channel_group.decode(cols["channel_group"]), "Unassigned")
+    if group_by == "campaign":
+        return pc.fill_null(labels.campaign.decode(cols["campaign"]), "(not set)")
+    # source / medium: build the text once per distinct pair.
+    width = int(cols["medium"].max(initial=-1)) + 2
+    pair = (cols["source"].astype(np.int64) + 1) * width + cols["medium"] + 1
+    pairs, inverse = np.unique(pair, return_inverse=True)
+    texts = pc.binary_join_element_wise(
+        _filled(labels.source, pairs // width - 1, "(direct)"),
+        _filled(labels.medium, pairs % width - 1, "(none)"),
+        " / ",
+    )
+    return texts.take(pa.array(inverse.ravel()))
+
+
+def _filled(labels: Labels, codes: np.ndarray, missing: str) -> pa.Array:
+    return pc.fill_null(labels.decode(codes.astype(np.int32)), missing)
+
+
+def _strings(values: pa.Array) -> pd.Series:
+    if isinstance(_TEXT_DTYPE, pd.StringDtype):
+        return pd.Series(values, dtype=_TEXT_DTYPE)  # no Python strings made
+    return pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
