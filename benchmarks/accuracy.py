@@ -38,6 +38,9 @@ from causality.errors import CausalityError
 from causality.simulate import SCENARIOS
 
 PLACEBO = "Display Retargeting"
+#: Models that rebuild each user's whole touch history: they get journeys built with
+#: ``lookback=None`` (a lookback would drop the touches they model).
+WHOLE_HISTORY = frozenset({"incrementality"})
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SCENARIOS = ("clean", "confounded", "tracking_loss")
 
@@ -226,8 +229,16 @@ def run(settings: Settings, log: Callable[[str], None] | None = None) -> pd.Data
                 f"{scenario} seed {seed}: simulated {simulate_seconds:.1f}s, journeys "
                 f"{journeys_seconds:.2f}s"
             )
+            whole = None  # journeys without a lookback, built once if a model needs them
             for name in models:
-                row = fit_cell(journeys, sim, name, settings, seed)
+                data = journeys
+                if name in WHOLE_HISTORY:
+                    if whole is None:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore", ca.errors.DataWarning)
+                            whole = ca.Journeys.from_events(sim.events, lookback=None)
+                    data = whole
+                row = fit_cell(data, sim, name, settings, seed)
                 log(
                     f"  {name}: {row['status']} {row.get('fit_seconds', 0.0):.2f}s "
                     f"{row['error'][:120]}"

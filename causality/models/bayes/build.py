@@ -1,49 +1,59 @@
-"""Building and sampling the PyMC model: pure functions of the design's arrays.
+"""Building the PyMC model: a pure function of the design's arrays.
 
-The hazard is a logit link on each aggregated row (unique exposure state, covariate cell,
-day of week, path length)::
+The daily conversion rate has a log link on each aggregated row (unique exposure state,
+covariate cell, day of week)::
 
-    logit h = intercept + covariates @ gamma + dow_effect[dow] + response @ beta
-    conversions ~ Binomial(at_risk, h)        (written as a Potential: counts may be fractional)
-    beta_c = tau * z_c,  z_c ~ Normal(0, 1),  tau ~ HalfNormal(channel_scale)
+    log h = intercept + covariates @ gamma + dow_effect[dow] + response @ beta
+    conversions ~ Poisson(at_risk * h)         (written as a Potential: counts may be fractional)
+    beta ~ pooled(channel_scale)    (beta_c ~ Normal(0, tau^2), shared tau, see `_pooled`)
 
-A logit is (for daily hazards of a few per mille) a log link: ``exp(beta_c)`` is the
-relative rise of the daily hazard at one fresh exposure. Lift tests enter as
-``observed ~ Normal(scale * sum_rows at_risk (h - h without the channel), se^2 (1 + kappa^2))``
-with ``kappa ~ HalfNormal(lift_mismatch)``, computed on the test window's rows.
+``exp(beta_c)`` is the relative rise of the daily conversion rate at one fresh exposure,
+the same parameter as in the within-person (conditional Poisson) likelihood of
+`causality.models.bayes.sccs`. With daily rates of a few per mille a Poisson count per
+person-day is the Binomial's limit. The log link also factorises: ``exp(eta)`` is the
+product of a per-(exposure state, covariate cell) factor and a per-day-of-week factor. The
+data are therefore the unique (state, cell) pairs with their days at risk per day of week,
+(n_pairs, 7), and the conversions summed per pair and per day; the likelihood needs one
+exponential per pair and a few matrix products, ~7x fewer than rows, with no gather over
+the rows (whose scatter-add gradients are slow in nutpie's numba backend). Lift tests
+enter as ``observed ~ Normal(sum_rows at_risk h (1 - exp(-beta_c g_c)), se^2 (1 +
+kappa^2))`` with ``kappa ~ HalfNormal(lift_mismatch)``, computed on the rows of the test's
+window and population.
 
-Every array enters through ``pm.Data`` and rows are padded to a power of two (padding rows
-have zero days at risk), so refits of the same shape reuse the compiled model: compiled
-models are cached per shape within the process.
+Unmeasured confounding (when within-person evidence is given): exposed person-days of a
+channel targeted on unobserved intent have a higher rate partly because of *who* is
+exposed, so the population likelihood sees ``beta_c + delta_c`` (causal effect plus
+confounding bias), while the within-person likelihood of converters, where time-invariant
+intent cancels, sees ``beta_c`` alone::
+
+    log h = ... + response @ (beta + delta)
+    delta ~ pooled(confounding_scale)   (shared scale integrated out, see `_pooled`)
+    beta ~ Normal(beta_within, Sigma_within)   (Gaussian approximation, see sccs.py)
+
+Where the two designs agree, ``delta`` shrinks to zero and both inform ``beta``; where they
+disagree, ``delta`` absorbs the gap and ``beta``'s interval widens to the within-person
+one instead of being confidently wrong (a bias model of evidence synthesis, as in Welton et
+al. 2009, "Models for potentially biased evidence in meta-analysis"). Counterfactuals and
+lift tests remove ``beta`` only: the bias is who the channel reaches, not what it does.
+
+Every array enters through ``pm.Data`` with its rows first, so the compiled graph does not
+depend on the number of rows (see `causality.models.bayes.sampling` for the cache).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any
 
 import numpy as np
 
-from causality.errors import ConfigurationError, EstimationError
-
-_COMPILED: dict[tuple, Any] = {}
-_MIN_ROWS = 64
-
-
-def _padded(n: int) -> int:
-    return max(_MIN_ROWS, 1 << int(np.ceil(np.log2(max(n, 1)))))
-
-
-def _pad(array: np.ndarray, rows: int, fill: float = 0.0) -> np.ndarray:
-    out = np.full((rows, *array.shape[1:]), fill, dtype=array.dtype)
-    out[: len(array)] = array
-    return out
+#: Degrees of freedom of the partially pooled priors (see `_pooled`).
+POOLING_NU = 3.0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class LiftData:
-    """Rows of every lift test's window, stacked, with the test each row belongs to."""
+    """Rows of every lift test's window and population, stacked, with each row's test."""
 
     response: np.ndarray  # (n_rows, n_channels)
     covariates: np.ndarray
@@ -51,7 +61,6 @@ class LiftData:
     at_risk: np.ndarray
     channel: np.ndarray  # per row: the tested channel's index
     test: np.ndarray  # per row: which test
-    scale: np.ndarray  # per test: population / analysed users
     observed: np.ndarray  # per test
     standard_error: np.ndarray  # per test
 
@@ -61,33 +70,85 @@ class LiftData:
         return len(self.observed)
 
 
-def model_data(cells: Any, lift: LiftData | None, intercept_mu: float) -> dict[str, np.ndarray]:
-    """The ``pm.Data`` arrays of a fit, padded to the cache's shapes."""
-    rows = _padded(cells.n_rows)
+def model_data(
+    cells: Any, lift: LiftData | None, intercept_mu: float, within: Any = None
+) -> dict[str, np.ndarray]:
+    """The ``pm.Data`` arrays of a fit (see `pairs`).
+
+    Rows come first, so only the trailing shapes (channels, covariates, lift tests) fix
+    the compiled graph.
+    """
+    response, covariates, exposure, pair = pairs(
+        cells.response, cells.covariates, cells.dow, cells.at_risk
+    )
+    y = cells.conversions.astype(np.float64)
     data = {
-        "response": _pad(cells.response, rows),
-        "covariates": _pad(cells.covariates, rows),
-        "dow": _pad(cells.dow, rows).astype(np.int64),
-        "at_risk": _pad(cells.at_risk, rows).astype(np.float64),
-        "conversions": _pad(cells.conversions, rows).astype(np.float64),
+        "pair_response": response,
+        "pair_covariates": covariates,
+        "exposure": exposure,
+        "pair_conversions": np.bincount(pair, y, len(response)),
+        "dow_conversions": np.bincount(cells.dow, y, 7),
         "intercept_mu": np.asarray(intercept_mu, dtype=np.float64),
     }
-    if lift is not None:
-        lrows = _padded(len(lift.at_risk))
-        onehot = np.zeros((lift.n_tests, lrows))
-        onehot[lift.test, np.arange(len(lift.test))] = 1.0
+    if within is not None:
         data.update(
-            lift_response=_pad(lift.response, lrows),
-            lift_covariates=_pad(lift.covariates, lrows),
-            lift_dow=_pad(lift.dow, lrows).astype(np.int64),
-            lift_at_risk=_pad(lift.at_risk, lrows),
-            lift_channel=_pad(lift.channel, lrows).astype(np.int64),
-            lift_onehot=onehot,
-            lift_scale=lift.scale.astype(np.float64),
-            lift_observed=lift.observed.astype(np.float64),
-            lift_se=lift.standard_error.astype(np.float64),
+            within_mean=within.mean.astype(np.float64),
+            within_precision=np.linalg.inv(within.covariance).astype(np.float64),
         )
+    if lift is not None:
+        data.update(_lift_data(lift))
     return data
+
+
+def pairs(
+    response: np.ndarray, covariates: np.ndarray, dow: np.ndarray, at_risk: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unique (exposure state, covariate cell) pairs and their days at risk per weekday.
+
+    Returns the pairs' responses and covariates, the (n_pairs, 7) table of days at risk
+    and each row's pair.
+    """
+    key = np.column_stack([response, covariates])
+    unique, pair = np.unique(key, axis=0, return_inverse=True)
+    pair = pair.ravel()
+    exposure = np.bincount(
+        pair * 7 + np.asarray(dow, dtype=np.int64), weights=at_risk, minlength=7 * len(unique)
+    ).reshape(len(unique), 7)
+    n_channels = response.shape[1]
+    return unique[:, :n_channels], unique[:, n_channels:], exposure, pair
+
+
+def _lift_data(lift: LiftData) -> dict[str, np.ndarray]:
+    """Each test's rows as (state, cell) pairs, stacked, with the test each belongs to."""
+    parts = {k: [] for k in ("response", "covariates", "exposure", "own", "channel", "test")}
+    for j in range(lift.n_tests):
+        rows = lift.test == j
+        response, covariates, exposure, _ = pairs(
+            lift.response[rows], lift.covariates[rows], lift.dow[rows], lift.at_risk[rows]
+        )
+        channel = int(lift.channel[rows][0]) if rows.any() else 0
+        for name, value in (
+            ("response", response),
+            ("covariates", covariates),
+            ("exposure", exposure),
+            ("own", response[:, channel]),
+            ("channel", np.full(len(response), channel)),
+            ("test", np.full(len(response), j)),
+        ):
+            parts[name].append(value)
+    test = np.concatenate(parts["test"]).astype(np.int64)
+    onehot = np.zeros((len(test), lift.n_tests))
+    onehot[np.arange(len(test)), test] = 1.0
+    return {
+        "lift_pair_response": np.concatenate(parts["response"]),
+        "lift_pair_covariates": np.concatenate(parts["covariates"]),
+        "lift_exposure": np.concatenate(parts["exposure"]),
+        "lift_own": np.concatenate(parts["own"]),
+        "lift_channel": np.concatenate(parts["channel"]).astype(np.int64),
+        "lift_onehot": onehot,
+        "lift_observed": lift.observed.astype(np.float64),
+        "lift_se": lift.standard_error.astype(np.float64),
+    }
 
 
 def build_model(
@@ -106,40 +167,39 @@ def build_model(
         d = {k: pm.Data(k, v) for k, v in data.items()}
         intercept = pm.Normal("intercept", mu=d["intercept_mu"], sigma=priors["intercept_sd"])
         dow = pm.ZeroSumNormal("dow_effect", sigma=priors["dow_sd"], dims="dow")
-        tau = pm.HalfNormal("channel_scale", sigma=priors["channel_scale"])
-        z = pm.Normal("channel_z", 0.0, 1.0, dims="channel")
-        beta = pm.Deterministic("beta", tau * z, dims="channel")
+        beta = _channel_effects(d, priors, len(channels))
+        if "within_mean" in d:
+            slope = beta + _pooled("confounding", priors["confounding_scale"], len(channels))
+        else:
+            slope = beta
         if covariate_names:
             gamma = pm.Normal("gamma", 0.0, priors["covariate_sd"], dims="covariate")
         else:
             gamma = pt.zeros(0)
+        day = pt.exp(dow)
 
-        def eta(prefix: str) -> Any:
-            return (
-                intercept
-                + pt.dot(d[f"{prefix}covariates"], gamma)
-                + dow[d[f"{prefix}dow"]]
-                + pt.dot(d[f"{prefix}response"], beta)
+        def log_pair(prefix: str) -> Any:
+            return pt.dot(d[f"{prefix}pair_response"], slope) + pt.dot(
+                d[f"{prefix}pair_covariates"], gamma
             )
 
-        # Binomial log likelihood written out: conversions may be fractional (unattributed
-        # conversions spread over the zero-exposure rows), and padding rows add nothing.
-        lin = eta("")
-        pm.Potential(
-            "conversions_loglik",
-            pt.sum(
-                d["conversions"] * pt.log(pm.math.sigmoid(lin))
-                + (d["at_risk"] - d["conversions"]) * pt.log(pm.math.sigmoid(-lin))
-            ),
+        # Poisson log likelihood up to a constant, sum y eta - sum n exp(eta), with
+        # exp(eta) = exp(intercept + pair part) * exp(day of week): one exponential per
+        # (state, cell) pair, and the linear part from conversions summed per pair and day.
+        log_rate = log_pair("")
+        # Vector products as sums: pytensor turns a vector-vector dot into a Gemv of a
+        # 1 x n matrix, which was measured 100x slower than an elementwise sum.
+        expected = pt.exp(intercept) * pt.sum(pt.exp(log_rate) * pt.dot(d["exposure"], day))
+        linear = (
+            intercept * pt.sum(d["pair_conversions"])
+            + pt.sum(d["pair_conversions"] * log_rate)
+            + pt.sum(d["dow_conversions"] * dow)
         )
+        pm.Potential("conversions_loglik", linear - expected)
         if "lift_observed" in d:
-            lin = eta("lift_")
-            rows = pt.arange(d["lift_response"].shape[0])
-            own = d["lift_response"][rows, d["lift_channel"]] * beta[d["lift_channel"]]
-            diff = d["lift_at_risk"] * (pm.math.sigmoid(lin) - pm.math.sigmoid(lin - own))
-            implied = pm.Deterministic(
-                "lift_implied", d["lift_scale"] * pt.dot(d["lift_onehot"], diff)
-            )
+            rate = pt.exp(intercept + log_pair("lift_")) * pt.dot(d["lift_exposure"], day)
+            lost = rate * -pt.expm1(-d["lift_own"] * beta[d["lift_channel"]])
+            implied = pm.Deterministic("lift_implied", pt.dot(lost, d["lift_onehot"]))
             kappa = pm.HalfNormal("lift_mismatch", sigma=priors["lift_mismatch"])
             pm.Normal(
                 "lift_obs",
@@ -150,106 +210,48 @@ def build_model(
     return model
 
 
-def cache_key(data: dict[str, np.ndarray], *structure: Any) -> tuple:
-    """Shapes of the data plus whatever else fixes the graph."""
-    return (tuple((k, v.shape) for k, v in sorted(data.items())), *structure)
-
-
-def sample(
-    data: dict[str, np.ndarray],
-    *,
-    key: tuple | None,
-    build: Any,
-    method: str,
-    n_draws: int,
-    n_tune: int,
-    n_chains: int,
-    seed: int | None,
-    options: dict[str, Any],
+def build_within_model(
+    data: dict[str, np.ndarray], *, channels: tuple[str, ...], priors: dict[str, float]
 ) -> Any:
-    """Draw from the posterior; returns ArviZ InferenceData (``posterior`` group)."""
-    backend = options.get("backend", "auto")
-    try:
-        if method == "nuts" and backend in ("auto", "nutpie") and _has_nutpie():
-            return _sample_nutpie(data, key, build, n_draws, n_tune, n_chains, seed, options)
-        if method == "nuts":
-            return _sample_pymc(build(), n_draws, n_tune, n_chains, seed, options)
-        return _approximate(build(), method, n_draws, seed, options)
-    except (ConfigurationError, ImportError):
-        raise
-    except Exception as exc:
-        raise EstimationError(
-            f"the sampler failed ({type(exc).__name__}: {exc}). Fix: try "
-            "sampler={'backend': 'pymc'}, more n_tune, or stronger priors."
-        ) from exc
+    """The self-controlled design: the channel prior times the within-person evidence."""
+    import pymc as pm
+
+    with pm.Model(coords={"channel": list(channels)}) as model:
+        d = {k: pm.Data(k, v) for k, v in data.items()}
+        _channel_effects(d, priors, len(channels))
+    return model
 
 
-def _has_nutpie() -> bool:
-    try:
-        import nutpie  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def _pooled(name: str, scale: float, n: int) -> Any:
+    """``x_c ~ Normal(0, tau^2)`` with a shared ``tau^2 ~ InverseGamma(nu/2, nu scale^2/2)``.
 
+    ``tau`` is integrated out: the marginal is a multivariate Student-t with ``nu``
+    degrees of freedom, so the sampler never meets the funnel between a scale and the
+    effects it scales (measured: an explicit half-normal scale had a bulk ESS of ~240 in
+    4,000 draws on 100k simulated users). Small effects still shrink towards zero
+    together, so a placebo's interval can reach zero.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
 
-def _sample_nutpie(data, key, build, n_draws, n_tune, n_chains, seed, options) -> Any:
-    import nutpie
-
-    compiled = None if key is None else _COMPILED.get(("nutpie", key))
-    if compiled is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compiled = nutpie.compile_pymc_model(build())
-        if key is not None:
-            _COMPILED[("nutpie", key)] = compiled
-    if data:
-        compiled = compiled.with_data(**data)
-    extra = {k: v for k, v in options.items() if k not in ("backend", "cores")}
-    return nutpie.sample(
-        compiled,
-        draws=n_draws,
-        tune=n_tune,
-        chains=n_chains,
-        cores=options.get("cores", min(n_chains, 2)),
-        seed=seed,
-        progress_bar=False,
-        **extra,
+    # The multivariate Student-t log density up to a constant, on a flat base measure: the
+    # same posterior as pm.MvStudentT, with a much smaller graph to compile.
+    x = pm.Flat(name, dims="channel")
+    pm.Potential(
+        f"{name}_prior",
+        -0.5 * (POOLING_NU + n) * pt.log1p(pt.sum(x**2) / (POOLING_NU * scale**2)),
     )
+    return x
 
 
-def _sample_pymc(model, n_draws, n_tune, n_chains, seed, options) -> Any:
+def _channel_effects(d: dict[str, Any], priors: dict[str, float], n: int) -> Any:
+    """Partially pooled channel effects, times the within-person evidence if given."""
     import pymc as pm
+    import pytensor.tensor as pt
 
-    extra = {k: v for k, v in options.items() if k not in ("backend", "cores")}
-    with model:
-        return pm.sample(
-            draws=n_draws,
-            tune=n_tune,
-            chains=n_chains,
-            cores=options.get("cores", 1),
-            random_seed=seed,
-            progressbar=False,
-            compute_convergence_checks=False,
-            **extra,
-        )
-
-
-def _approximate(model, method, n_draws, seed, options) -> Any:
-    import pymc as pm
-
-    with model:
-        if method == "advi":
-            approx = pm.fit(
-                n=int(options.get("n_iterations", 20_000)),
-                method="advi",
-                random_seed=seed,
-                progressbar=False,
-            )
-            return approx.sample(n_draws, random_seed=seed)
-        try:
-            import pymc_extras as pmx
-        except ImportError as exc:
-            raise ImportError(
-                "method='pathfinder' needs pymc-extras: pip install pymc-extras"
-            ) from exc
-        return pmx.fit(method="pathfinder", num_draws=n_draws, random_seed=seed)
+    beta = _pooled("beta", priors["channel_scale"], n)
+    if "within_mean" in d:
+        gap = beta - d["within_mean"]
+        quadratic = pt.sum(gap * pt.dot(d["within_precision"], gap))
+        pm.Potential("within_person_loglik", -0.5 * quadratic)
+    return beta

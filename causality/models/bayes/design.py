@@ -1,23 +1,22 @@
 """Person-period design: each user at risk day by day, aggregated into sufficient statistics.
 
 Every user with a touch is at risk on each day from the data's first day (or their first
-touch, ``risk_start="first_touch"``) until their first conversion or the data's last day.
+touch, ``risk_start="first_touch"``) until their first conversion or the data's last day
+(or, with repeat purchases, to the data's last day, every conversion counting).
 On each day the hazard depends on every channel's adstock *up to that day*
 (``A_t = decay * A_(t-1) + touches_t``), its saturating response ``g(A)``, the user's
-covariate cell and the day of week. Adstock is binned into `N_LEVELS` levels per channel
-(the level's value is the mean response of the person-days in it), so the person-days fall
-into few unique (exposure state, covariate cell, day of week, path length) rows holding
-``at_risk`` days and ``conversions``: the likelihood only needs those counts, and 1M users
-cost little more than 100k.
+covariate cell and the day of week. `causality.models.bayes.cells` bins the adstock and
+groups the person-days into few unique rows of sufficient statistics: the likelihood only
+needs those counts, and 1M users cost little more than 100k.
 
 A user's touch history is rebuilt from all of their journeys. Journeys drop touches outside
 their ``lookback``, so build them with ``lookback=None`` for this model.
 
 Unattributed conversions (no touch before them) are not in any journey, yet they happened
-before their user's first touch: they are spread over the person-days before first touches
-in proportion to their days at risk (fractional counts), so the organic rate is not
-understated (with ``risk_start="first_touch"`` those days are not at risk, and neither are
-the unattributed conversions).
+before their user's first touch: the aggregation spreads them over the person-days before
+first touches in proportion to their days at risk (fractional counts), so the organic rate
+is not understated (with ``risk_start="first_touch"`` those days are not at risk, and
+neither are the unattributed conversions).
 """
 
 from __future__ import annotations
@@ -31,11 +30,6 @@ import pandas as pd
 from causality.errors import ConfigurationError, JourneyValidationError
 from causality.journeys import Journeys
 
-#: Upper edges of the adstock bins: level 0 is (almost) no adstock, level 4 is 2.5 and more.
-LEVEL_EDGES = np.array([0.05, 0.5, 1.5, 2.5])
-N_LEVELS = len(LEVEL_EDGES) + 1
-#: Touches so far (all channels) are capped here for the posterior predictive check.
-PATH_CAP = 4
 #: ``k`` of the saturating response ``g(A) = (1 - exp(-k A)) / (1 - exp(-k))`` (g(1) = 1).
 SATURATION = 0.3
 #: Numeric covariates with more distinct values than this are cut into quantile bins.
@@ -45,8 +39,31 @@ _DAY = np.timedelta64(1, "D")
 
 
 def response(stock: np.ndarray, k: float = SATURATION) -> np.ndarray:
-    """Saturating response of the adstock, ``g(0) = 0``, ``g(1) = 1``."""
+    """Saturating response of the adstock, ``g(0) = 0``, ``g(1) = 1``.
+
+    Examples
+    --------
+    >>> response(np.array([0.0, 1.0])).tolist()
+    [0.0, 1.0]
+    """
     return np.expm1(-k * stock) / np.expm1(-k)
+
+
+def adstock(touches: np.ndarray, decay: float) -> np.ndarray:
+    """Geometric adstock ``A_t = decay A_(t-1) + x_t`` along the last axis, in place.
+
+    A doubling scan (log2(days) whole-array steps) rather than a loop over days.
+
+    Examples
+    --------
+    >>> adstock(np.array([[1.0, 0.0, 1.0]], dtype=np.float32), 0.5).tolist()
+    [[1.0, 0.5, 1.25]]
+    """
+    step, factor = 1, np.float32(decay)
+    while decay > 0 and step < touches.shape[-1]:
+        touches[..., step:] += factor * touches[..., :-step]
+        step, factor = 2 * step, factor * factor
+    return touches
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -61,9 +78,13 @@ class UserDays:
     touch_day: np.ndarray
     touch_code: np.ndarray
     start: np.ndarray  # per user: first day at risk
-    end: np.ndarray  # per user: last day at risk (the conversion day for converters)
+    end: np.ndarray  # per user: last day at risk (the first conversion's, unless repeats)
     first_touch: np.ndarray  # per user: day of the first touch
-    converted: np.ndarray  # per user: bool
+    converted: np.ndarray  # per user: bool, any modelled conversion
+    first_conversion: np.ndarray  # per user: day of the first conversion (n_days if none)
+    conversion_user: np.ndarray  # per modelled conversion (the first, or every one)
+    conversion_day: np.ndarray
+    conversion_count: np.ndarray  # conversions at that time (1 for event logs)
     cell: np.ndarray  # per user: covariate cell
     cell_matrix: np.ndarray  # (n_cells, n_columns) standardised covariate columns
     cell_columns: tuple[str, ...]
@@ -72,27 +93,18 @@ class UserDays:
     unattributed: float  # conversions with no touch before them (zero exposure state)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Cells:
-    """Unique (exposure state, covariate cell, day of week, path length) rows."""
-
-    response: np.ndarray  # (n_rows, n_channels)
-    covariates: np.ndarray  # (n_rows, n_columns)
-    dow: np.ndarray
-    path_length: np.ndarray
-    at_risk: np.ndarray
-    conversions: np.ndarray
-
-    @property
-    def n_rows(self) -> int:
-        """Number of unique rows."""
-        return len(self.at_risk)
-
-
 def user_days(
-    journeys: Journeys, covariates: Sequence[str] = (), *, risk_start: str = "data"
+    journeys: Journeys,
+    covariates: Sequence[str] = (),
+    *,
+    risk_start: str = "data",
+    repeat_purchases: bool = False,
 ) -> UserDays:
-    """Rebuild each user's touches by day from ``journeys`` (vectorised, no loop per user)."""
+    """Rebuild each user's touches and conversions by day from ``journeys`` (vectorised).
+
+    Without ``repeat_purchases`` a user's first conversion ends their time at risk; with
+    it, every conversion counts and users stay at risk to the end of the data.
+    """
     attributes = journeys.attributes
     if attributes is None or journeys.times is None or journeys.window is None:
         raise JourneyValidationError(
@@ -101,45 +113,33 @@ def user_days(
             "Journeys.from_events(events, lookback=None)."
         )
     users, n_users = _user_codes(attributes)
-    lengths = journeys.lengths
-    touch_user = np.repeat(users, lengths)
-    day0 = (
-        journeys.window[0].tz_convert(None).floor("D")
-        if journeys.window[0].tzinfo
-        else (journeys.window[0].floor("D"))
-    )
+    day0 = _naive(journeys.window[0]).floor("D")
     origin = np.datetime64(day0.to_datetime64(), "ns")
-    last = journeys.window[1].tz_convert(None) if journeys.window[1].tzinfo else journeys.window[1]
-    n_days = int((np.datetime64(last.to_datetime64(), "ns") - origin) // _DAY) + 1
-    # First conversion of each user; touches after it (even the same day) are not exposure.
-    converting = journeys.conversions > 0
-    conv_time = np.full(n_users, np.datetime64("NaT", "ns"))
-    if converting.any():
-        frame = pd.DataFrame({"u": users[converting], "t": journeys.conversion_times[converting]})
-        first = frame.groupby("u")["t"].min()
-        conv_time[first.index.to_numpy()] = first.to_numpy()
-    converted = ~np.isnat(conv_time)
+    last = np.datetime64(_naive(journeys.window[1]).to_datetime64(), "ns")
+    n_days = int((last - origin) // _DAY) + 1
+    conv_user, conv_time, conv_count = _conversions(journeys, users, repeat_purchases)
+    conv_day = ((conv_time - origin) // _DAY).astype(np.int64)
+    touch_user = np.repeat(users, journeys.lengths)
     times = journeys.times
-    # Touches later on the conversion day are dropped (they came after it); touches on
-    # later days are kept: they never reach a day at risk, and the self-controlled design
-    # uses them (exposure after the purchase).
     touch_day = ((times - origin) // _DAY).astype(np.int64)
-    conv_day = np.full(n_users, n_days, dtype=np.int64)
-    conv_day[converted] = (conv_time[converted] - origin) // _DAY
-    keep = (times <= conv_time[touch_user]) | (touch_day > conv_day[touch_user])
-    keep |= ~converted[touch_user]
-    touch_user, times, touch_day = touch_user[keep], times[keep], touch_day[keep]
-    touch_code = journeys.codes[keep].astype(np.int64)
+    # A touch later on a conversion's day came after the purchase: it is not exposure on
+    # that day. Touches on later days are kept (the self-controlled design uses them).
+    earliest = pd.Series(conv_time).groupby(conv_user * n_days + conv_day).min()
+    position = earliest.index.get_indexer(touch_user * n_days + touch_day)
+    late = position >= 0
+    late[late] = times[late] > earliest.to_numpy()[position[late]]
+    touch_user, touch_day = touch_user[~late], touch_day[~late]
+    touch_code = journeys.codes[~late].astype(np.int64)
     first_touch = np.full(n_users, n_days, dtype=np.int64)
     np.minimum.at(first_touch, touch_user, touch_day)
+    first_conversion = np.full(n_users, n_days, dtype=np.int64)
+    np.minimum.at(first_conversion, conv_user, conv_day)
+    converted = first_conversion < n_days
     end = np.full(n_users, n_days - 1, dtype=np.int64)
-    end[converted] = (conv_time[converted] - origin) // _DAY
-    if risk_start == "first_touch":
-        start = np.minimum(first_touch, end)
-    else:
-        start = np.zeros(n_users, dtype=np.int64)
+    if not repeat_purchases:
+        end[converted] = first_conversion[converted]
+    start = np.minimum(first_touch, end) if risk_start == "first_touch" else np.zeros_like(end)
     cell, matrix, columns = _covariate_cells(journeys, users, n_users, covariates)
-    dow = (day0.day_of_week + np.arange(n_days)) % 7
     total_conv = journeys.total_conversions
     vpc = journeys.total_value / total_conv if total_conv > 0 else 1.0
     return UserDays(
@@ -154,13 +154,36 @@ def user_days(
         end=end,
         first_touch=first_touch,
         converted=converted,
+        first_conversion=first_conversion,
+        conversion_user=conv_user,
+        conversion_day=conv_day,
+        conversion_count=conv_count,
         cell=cell,
         cell_matrix=matrix,
         cell_columns=columns,
-        dow=dow,
+        dow=(day0.day_of_week + np.arange(n_days)) % 7,
         value_per_conversion=float(vpc),
         unattributed=journeys.unattributed_conversions if risk_start == "data" else 0.0,
     )
+
+
+def _naive(stamp: pd.Timestamp) -> pd.Timestamp:
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp
+
+
+def _conversions(
+    journeys: Journeys, users: np.ndarray, repeat_purchases: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """User, time and count of the modelled conversions: each user's first, or all."""
+    converting = journeys.conversions > 0
+    user = users[converting]
+    time = journeys.conversion_times[converting]
+    count = journeys.conversions[converting].astype(np.float64)
+    if not repeat_purchases:
+        order = np.lexsort((time, user))
+        first = order[np.r_[True, user[order][1:] != user[order][:-1]]] if len(order) else order
+        user, time, count = user[first], time[first], np.ones(len(first))
+    return user, time, count
 
 
 def _user_codes(attributes: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -192,10 +215,7 @@ def _covariate_cells(
             f"covariates: unknown column(s) {unknown}. Available columns (journey attributes "
             f"kept by Journeys.from_events): {available}"
         )
-    first_time = journeys.times[journeys.offsets[:-1]]
-    order = np.lexsort((first_time, users))
-    firsts = order[np.r_[True, users[order][1:] != users[order][:-1]]]
-    frame = journeys.attributes.iloc[firsts].reset_index(drop=True)
+    frame = user_frame(journeys)
     codes, parts, names = [], [], []
     for name in covariates:
         code, values, labels = _encode_column(frame[name], name)
@@ -204,9 +224,16 @@ def _covariate_cells(
         names.extend(labels)
     cells, cell = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
     matrix = np.column_stack([p[cells[:, i]] for i, p in enumerate(parts)])
-    per_user = np.zeros(n_users, dtype=np.int64)
-    per_user[users[firsts]] = cell.ravel()
-    return per_user, matrix.astype(np.float64), tuple(names)
+    return cell.ravel().astype(np.int64), matrix.astype(np.float64), tuple(names)
+
+
+def user_frame(journeys: Journeys) -> pd.DataFrame:
+    """Each user's attributes (at their first journey), row ``i`` the user of code ``i``."""
+    users, _ = _user_codes(journeys.attributes)
+    first_time = journeys.times[journeys.offsets[:-1]]
+    order = np.lexsort((first_time, users))
+    firsts = order[np.r_[True, users[order][1:] != users[order][:-1]]]
+    return journeys.attributes.iloc[firsts].reset_index(drop=True)
 
 
 def _encode_column(series: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -229,16 +256,17 @@ def _encode_column(series: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray
     return code, onehot, [f"{name}={u}" for u in uniques[1:]]
 
 
-def _channel_stock(ud: UserDays, channel: int, decay: float) -> np.ndarray:
-    """Dense (users, days) adstock of one channel."""
-    sel = ud.touch_code == channel
-    flat = ud.touch_user[sel] * ud.n_days + ud.touch_day[sel]
-    stock = np.bincount(flat, minlength=ud.n_users * ud.n_days).astype(np.float32)
-    stock = stock.reshape(ud.n_users, ud.n_days)
-    if decay > 0:
-        for t in range(1, ud.n_days):  # a loop over days, vectorised over users
-            stock[:, t] += np.float32(decay) * stock[:, t - 1]
-    return stock
+def conversions_at(ud: UserDays, user: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Modelled conversions on each (user, day) person-day (zero on most)."""
+    keys, inverse = np.unique(
+        ud.conversion_user * ud.n_days + ud.conversion_day, return_inverse=True
+    )
+    counts = np.bincount(inverse, weights=ud.conversion_count, minlength=len(keys))
+    query = user * ud.n_days + day
+    position = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+    if not len(keys):
+        return np.zeros(len(query))
+    return np.where(keys[position] == query, counts[position], 0.0)
 
 
 def risk_days(ud: UserDays, day_mask: np.ndarray | None = None) -> np.ndarray:
@@ -248,86 +276,3 @@ def risk_days(ud: UserDays, day_mask: np.ndarray | None = None) -> np.ndarray:
     if day_mask is not None:
         mask &= day_mask[None, :]
     return np.flatnonzero(mask)
-
-
-def aggregate(
-    ud: UserDays,
-    decays: Sequence[float],
-    *,
-    day_mask: np.ndarray | None = None,
-    users: np.ndarray | None = None,
-    path: bool = False,
-) -> Cells:
-    """Aggregate the at-risk person-days into unique rows of sufficient statistics.
-
-    ``path=True`` also splits rows by touches so far (capped at `PATH_CAP`), for the
-    posterior predictive check by path length; the likelihood does not need it, and
-    without it there are several times fewer rows.
-    """
-    index = risk_days(ud, day_mask)
-    if users is not None:
-        index = index[np.isin(index // ud.n_days, users)]
-    user, day = index // ud.n_days, index % ud.n_days
-    n_channels = len(ud.channels)
-    levels = np.empty((len(index), n_channels), dtype=np.int8)
-    value = np.zeros((n_channels, N_LEVELS))
-    for c in range(n_channels):
-        stock = _channel_stock(ud, c, float(decays[c])).ravel()[index]
-        levels[:, c] = np.digitize(stock, LEVEL_EDGES)
-        count = np.bincount(levels[:, c], minlength=N_LEVELS)
-        total = np.bincount(levels[:, c], weights=response(stock), minlength=N_LEVELS)
-        value[c] = np.divide(total, count, out=np.zeros(N_LEVELS), where=count > 0)
-    if path:
-        touches = np.bincount(
-            ud.touch_user * ud.n_days + ud.touch_day, minlength=ud.n_users * ud.n_days
-        ).reshape(ud.n_users, ud.n_days)
-        length = np.minimum(np.cumsum(touches, axis=1), PATH_CAP).ravel()[index]
-    else:
-        length = np.zeros(len(index), dtype=np.int64)
-    # Days before a user's first touch form their own rows: unattributed conversions happen there.
-    fresh = day < ud.first_touch[user]
-    context = ((ud.cell[user] * 7 + ud.dow[day]) * (PATH_CAP + 1) + length) * 2 + fresh
-    key = _row_key(levels, context)
-    uniq, inverse, at_risk = np.unique(key, return_inverse=True, return_counts=True)
-    converted = ud.converted[user] & (day == ud.end[user])
-    conversions = np.bincount(inverse, weights=converted, minlength=len(uniq))
-    first = np.empty(len(uniq), dtype=np.int64)
-    first[inverse] = np.arange(len(index))
-    rows = levels[first].astype(np.int64)
-    if ud.unattributed > 0 and day_mask is None and users is None:
-        fresh_row = fresh[first]
-        conversions = conversions + _unattributed_share(fresh_row, at_risk, ud.unattributed)
-    return Cells(
-        response=value[np.arange(n_channels)[None, :], rows],
-        covariates=ud.cell_matrix[ud.cell[user[first]]],
-        dow=ud.dow[day[first]].astype(np.int64),
-        path_length=length[first].astype(np.int64),
-        at_risk=at_risk.astype(np.float64),
-        conversions=conversions,
-    )
-
-
-def _unattributed_share(fresh: np.ndarray, at_risk: np.ndarray, total: float) -> np.ndarray:
-    """Unattributed conversions spread over the days before users' first touch.
-
-    An unattributed conversion has no touch before it, so it happened before the user's
-    first touch; its day and covariates are unknown. Leaving them out would make those
-    days look conversion-poor (the event log's selection trap) and inflate every channel.
-    """
-    days = at_risk * fresh
-    return total * days / days.sum() if days.sum() > 0 else np.zeros(len(at_risk))
-
-
-def _row_key(levels: np.ndarray, context: np.ndarray) -> np.ndarray:
-    """One int64 per person-day identifying its row; re-densified before it could overflow."""
-    key = np.zeros(len(levels), dtype=np.int64)
-    bound = 1
-    for c in range(levels.shape[1]):
-        if bound * N_LEVELS > 2**40:
-            _, key = np.unique(key, return_inverse=True)
-            bound = int(key.max()) + 1 if len(key) else 1
-        key = key * N_LEVELS + levels[:, c]
-        bound *= N_LEVELS
-    if bound * (int(context.max()) + 1 if len(context) else 1) > 2**62:
-        _, key = np.unique(key, return_inverse=True)
-    return key * (int(context.max()) + 1 if len(context) else 1) + context

@@ -20,7 +20,7 @@ from causality.errors import ConvergenceWarning
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
-PARAMETERS = ("intercept", "dow_effect", "channel_scale", "beta", "gamma", "lift_mismatch")
+PARAMETERS = ("intercept", "dow_effect", "beta", "confounding", "gamma", "lift_mismatch")
 
 
 def convergence(idata: Any) -> dict[str, float]:
@@ -79,74 +79,46 @@ def warn_if_poor(diagnostics: dict[str, float], *, approximate: bool = False) ->
 
 
 def predictive_checks(
-    cells: Any, expected: np.ndarray, *, ci_level: float, seed: int | None
-) -> dict[str, pd.DataFrame]:
-    """Observed vs posterior predictive daily conversion rate, by path length and channel.
-
-    ``expected`` is (S, n_rows) expected conversions per draw; predictive draws add
-    Poisson noise (a Binomial with small hazards).
-    """
-    rng = np.random.default_rng(seed)
-    replicated = rng.poisson(expected)
-    tail = (1.0 - ci_level) / 2.0
-
-    def table(groups: list[tuple[Any, np.ndarray]], label: str) -> pd.DataFrame:
-        records = []
-        for name, mask in groups:
-            days = cells.at_risk[mask].sum()
-            if days <= 0:
-                continue
-            rate = replicated[:, mask].sum(axis=1) / days
-            lower, median, upper = np.quantile(rate, [tail, 0.5, 1.0 - tail])
-            observed = cells.conversions[mask].sum() / days
-            records.append(
-                {
-                    label: name,
-                    "days_at_risk": days,
-                    "observed_rate": observed,
-                    "predicted_rate": median,
-                    "predicted_lower": lower,
-                    "predicted_upper": upper,
-                    "covered": bool(lower <= observed <= upper),
-                }
-            )
-        return pd.DataFrame.from_records(records).set_index(label)
-
-    lengths = sorted(set(cells.path_length.tolist()))
-    by_length = table([(int(k), cells.path_length == k) for k in lengths], "path_length")
-    return {"ppc_path_length": by_length}
-
-
-def channel_checks(
     cells: Any,
     expected: np.ndarray,
     channels: tuple[str, ...],
     *,
     ci_level: float,
     seed: int | None,
-) -> pd.DataFrame:
-    """Observed vs predicted daily conversion rate on days each channel's adstock is on."""
-    rng = np.random.default_rng(None if seed is None else seed + 1)
-    replicated = rng.poisson(expected)
+) -> dict[str, pd.DataFrame]:
+    """Observed vs posterior predictive daily conversion rate, by path length and channel.
+
+    ``expected`` is (S, n_rows) expected conversions per draw. A sum of Poisson counts is
+    Poisson, so each group's replicated conversions are drawn once per draw from its
+    summed expectation, not once per row.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = sorted(set(cells.path_length.tolist()))
+    by_length = [(int(k), cells.path_length == k) for k in lengths]
+    by_channel = [(name, cells.response[:, c] > 0) for c, name in enumerate(channels)]
+    return {
+        "ppc_path_length": _table(cells, expected, by_length, "path_length", ci_level, rng),
+        "ppc_channel": _table(cells, expected, by_channel, "channel", ci_level, rng),
+    }
+
+
+def _table(cells, expected, groups, label, ci_level, rng) -> pd.DataFrame:
+    """One row per group with days at risk: observed vs predicted rate and its interval."""
+    groups = [(name, mask) for name, mask in groups if cells.at_risk[mask].sum() > 0]
+    masks = np.column_stack([mask for _, mask in groups]).astype(np.float64)
+    days = cells.at_risk @ masks
+    rates = rng.poisson(expected @ masks) / days  # (S, groups)
     tail = (1.0 - ci_level) / 2.0
-    records = []
-    for c, name in enumerate(channels):
-        mask = cells.response[:, c] > 0
-        days = cells.at_risk[mask].sum()
-        if days <= 0:
-            continue
-        rate = replicated[:, mask].sum(axis=1) / days
-        lower, median, upper = np.quantile(rate, [tail, 0.5, 1.0 - tail])
-        observed = cells.conversions[mask].sum() / days
-        records.append(
-            {
-                "channel": name,
-                "days_at_risk": days,
-                "observed_rate": observed,
-                "predicted_rate": median,
-                "predicted_lower": lower,
-                "predicted_upper": upper,
-                "covered": bool(lower <= observed <= upper),
-            }
-        )
-    return pd.DataFrame.from_records(records).set_index("channel")
+    lower, median, upper = np.quantile(rates, [tail, 0.5, 1.0 - tail], axis=0)
+    observed = (cells.conversions @ masks) / days
+    return pd.DataFrame(
+        {
+            "days_at_risk": days,
+            "observed_rate": observed,
+            "predicted_rate": median,
+            "predicted_lower": lower,
+            "predicted_upper": upper,
+            "covered": (lower <= observed) & (observed <= upper),
+        },
+        index=pd.Index([name for name, _ in groups], name=label),
+    )

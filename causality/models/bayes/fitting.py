@@ -3,47 +3,53 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit
 
+from causality.errors import DataWarning
 from causality.journeys import Journeys
 from causality.models.base import result_for
-from causality.models.bayes import build, counterfactual, diagnostics
+from causality.models.bayes import build, counterfactual, diagnostics, sampling, sccs
 from causality.models.bayes import lift as lift_module
-from causality.models.bayes.decay import choose_decays
-from causality.models.bayes.design import Cells, UserDays, aggregate, user_days
+from causality.models.bayes.cells import Cells, aggregate
+from causality.models.bayes.decay import choose_decays, choose_decays_within
+from causality.models.bayes.design import UserDays, user_days, user_frame
 from causality.results import AttributionResult, build_table
 
 #: Draws used for the posterior predictive checks (a thinned subset).
 N_PPC_DRAWS = 400
+#: A channel's confounding bias is flagged when its posterior puts less than this on
+#: either side of zero (two-sided 95%).
+FLAG_TAIL = 0.025
 
 
-def fit_hazard(model: Any, journeys: Journeys, priors: dict[str, float]) -> AttributionResult:
+def fit_hazard(
+    model: Any, journeys: Journeys, priors: dict[str, float], progress: bool | None = None
+) -> AttributionResult:
     """Fit ``model`` (a `BayesianIncrementality`) on ``journeys``."""
-    clock = _Clock()
-    ud = user_days(journeys, model.covariates, risk_start=model.risk_start)
-    n_channels = len(ud.channels)
-    if model.decay is None:
-        decays, scores = choose_decays(ud, model.decay_grid)
-    else:
-        decays, scores = np.full(n_channels, float(model.decay)), None
-    clock.lap("decays")
-    cells = aggregate(ud, decays)
-    lift = _lift_data(model.lift_tests, ud, decays, cells) if model.lift_tests is not None else None
-    rate = cells.conversions.sum() / max(cells.at_risk.sum(), 1.0)
-    intercept_mu = float(logit(np.clip(rate, 1e-9, 0.5)))
-    data = build.model_data(cells, lift, intercept_mu)
-    options = dict(model.sampler or {})
-    key = build.cache_key(
-        data,
-        n_channels,
-        ud.cell_columns,
-        tuple(sorted(priors.items())),
-        model.method,
+    clock = Clock()
+    ud = user_days(
+        journeys,
+        model.covariates,
+        risk_start=model.risk_start,
+        repeat_purchases=model.repeat_purchases,
     )
+    within_person = model.unmeasured_confounding == "within_person"
+    decays, scores = choose(model, ud, within_person=within_person)
+    evidence = sccs.evidence(sccs.case_days(ud), decays) if within_person else None
+    clock.lap("decays")
+    by_path = aggregate(ud, decays)  # split by path length for the predictive checks
+    cells = by_path.collapse()
+    lift = None
+    if model.lift_tests is not None:
+        lift = _lift_data(model.lift_tests, journeys, ud, decays, cells)
+    rate = cells.conversions.sum() / max(cells.at_risk.sum(), 1.0)
+    intercept_mu = float(np.log(max(rate, 1e-9)))
+    data = build.model_data(cells, lift, intercept_mu, evidence)
+    key = sampling.cache_key(data, tuple(sorted(priors.items())), model.method)
 
     def make() -> Any:
         return build.build_model(
@@ -51,31 +57,57 @@ def fit_hazard(model: Any, journeys: Journeys, priors: dict[str, float]) -> Attr
         )
 
     clock.lap("design")
-    idata = build.sample(
-        data,
-        key=key,
-        build=make,
-        method=model.method,
-        n_draws=model.n_draws,
-        n_tune=model.n_tune,
-        n_chains=model.n_chains,
-        seed=model.seed,
-        options=options,
-    )
+    idata = sampling.sample(data, key=key, build=make, **sampler_settings(model, progress))
     clock.lap("sampling")
-    idata = _label(idata, ud)
+    idata = label(idata, ud)
     draws = counterfactual.Draws.from_posterior(idata.posterior, len(ud.cell_columns))
     per_channel, every = counterfactual.incremental(cells, draws)
     clock.lap("counterfactual")
-    result = _assemble(
-        model, journeys, ud, cells, lift, idata, draws, per_channel, every, decays, scores
+    table, baseline = table_and_baseline(model, journeys, ud, per_channel, every)
+    diag = diagnostics.convergence(idata)
+    diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
+    diag.update(
+        n_rows=int(cells.n_rows),
+        n_users=int(ud.n_users),
+        n_days=int(ud.n_days),
+        person_days=float(cells.at_risk.sum()),
+        approximate=model.method != "nuts",
     )
+    extras = _extras(model, ud, by_path, lift, idata, draws, decays, scores)
+    if evidence is not None:
+        extras["confounding"] = confounding_table(ud.channels, draws, evidence)
+        diag["n_within_person_conversions"] = evidence.n_conversions
+        _warn_if_confounded(extras["confounding"])
     clock.lap("diagnostics")
-    result.diagnostics["seconds"] = clock.laps
-    return result
+    diag["seconds"] = clock.laps
+    return result_for(
+        model, journeys, table, baseline=baseline, diagnostics=diag, extras=extras, posterior=idata
+    )
 
 
-class _Clock:
+def choose(model: Any, ud: UserDays, *, within_person: bool) -> tuple[np.ndarray, Any]:
+    """Per-channel decays: the model's fixed one, or chosen from its grid (and the scores)."""
+    if model.decay is not None:
+        return np.full(len(ud.channels), float(model.decay)), None
+    if within_person:
+        return choose_decays_within(ud, model.decay_grid)
+    return choose_decays(ud, model.decay_grid)
+
+
+def sampler_settings(model: Any, progress: bool | None) -> dict[str, Any]:
+    """Keyword arguments of `sampling.sample` shared by both designs."""
+    return {
+        "method": model.method,
+        "n_draws": model.n_draws,
+        "n_tune": model.n_tune,
+        "n_chains": model.n_chains,
+        "seed": model.seed,
+        "options": dict(model.sampler or {}),
+        "progress": progress,
+    }
+
+
+class Clock:
     """Seconds per stage of a fit, reported in ``diagnostics["seconds"]``."""
 
     def __init__(self) -> None:
@@ -83,65 +115,69 @@ class _Clock:
         self._last = time.perf_counter()
 
     def lap(self, name: str) -> None:
+        """Record the seconds since the previous lap under ``name``."""
         now = time.perf_counter()
         self.laps[name] = round(now - self._last, 3)
         self._last = now
 
 
-def _label(idata: Any, ud: UserDays) -> Any:
+def label(idata: Any, ud: UserDays) -> Any:
     """Channel and covariate names on the posterior (a cached compiled model keeps old ones)."""
     posterior = idata.posterior
-    coords = {"channel": list(ud.channels)}
     if "channel" in posterior.dims:
-        posterior = posterior.assign_coords(coords)
+        posterior = posterior.assign_coords(channel=list(ud.channels))
     if "covariate" in posterior.dims:
         posterior = posterior.assign_coords(covariate=list(ud.cell_columns))
-    drop = [v for v in posterior.data_vars if v.endswith("_log__") or v == "channel_z"]
+    drop = [v for v in posterior.data_vars if v.endswith("_log__") or v.endswith("_z")]
     idata.posterior = posterior.drop_vars(drop)
     return idata
 
 
 def _lift_data(
-    tests: pd.DataFrame, ud: UserDays, decays: np.ndarray, cells: Cells
+    tests: pd.DataFrame, journeys: Journeys, ud: UserDays, decays: np.ndarray, cells: Cells
 ) -> build.LiftData:
-    """Rows of each test's window where its channel is on, stacked."""
+    """Rows of each test's window and population where its channel is on, stacked."""
+    attributes = None
     parts = []
     for j, row in tests.iterrows():
         c = ud.channels.index(row["channel"])
         mask = lift_module.test_day_mask(row, ud.day0, ud.n_days)
-        rows = cells if mask.all() else aggregate(ud, decays, day_mask=mask)
+        users = None
+        if isinstance(row.get("population"), str):
+            attributes = user_frame(journeys) if attributes is None else attributes
+            users = lift_module.population_users(row["population"], attributes)
+        whole = mask.all() and users is None
+        rows = cells if whole else aggregate(ud, decays, day_mask=mask, users=users).collapse()
         on = rows.response[:, c] > 0
-        population = row.get("population")
-        scale = 1.0 if population is None or pd.isna(population) else population / ud.n_users
-        parts.append((j, c, rows, on, scale))
+        parts.append((j, c, rows, on))
     return build.LiftData(
-        response=np.concatenate([r.response[on] for _, _, r, on, _ in parts]),
-        covariates=np.concatenate([r.covariates[on] for _, _, r, on, _ in parts]),
-        dow=np.concatenate([r.dow[on] for _, _, r, on, _ in parts]),
-        at_risk=np.concatenate([r.at_risk[on] for _, _, r, on, _ in parts]),
-        channel=np.concatenate([np.full(on.sum(), c) for _, c, _, on, _ in parts]),
-        test=np.concatenate([np.full(on.sum(), j) for j, _, _, on, _ in parts]),
-        scale=np.array([s for *_, s in parts]),
+        response=np.concatenate([r.response[on] for _, _, r, on in parts]),
+        covariates=np.concatenate([r.covariates[on] for _, _, r, on in parts]),
+        dow=np.concatenate([r.dow[on] for _, _, r, on in parts]),
+        at_risk=np.concatenate([r.at_risk[on] for _, _, r, on in parts]),
+        channel=np.concatenate([np.full(on.sum(), c) for _, c, _, on in parts]),
+        test=np.concatenate([np.full(on.sum(), j) for j, _, _, on in parts]),
         observed=tests["incremental_conversions"].to_numpy(float),
         standard_error=tests["standard_error"].to_numpy(float),
     )
 
 
-def _interval(samples: np.ndarray, ci_level: float) -> tuple[np.ndarray, np.ndarray]:
+def interval(samples: np.ndarray, ci_level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior median and equal-tailed ``ci_level`` bounds along the first axis."""
     tail = (1.0 - ci_level) / 2.0
     median = np.median(samples, axis=0)
     bounds = np.quantile(samples, [tail, 1.0 - tail], axis=0)
     return median, bounds
 
 
-def _table_and_baseline(model, journeys, ud, per_channel, every):
+def table_and_baseline(model, journeys, ud, per_channel, every):
     """Channel table and organic baseline from per-draw incremental conversions.
 
     ``per_channel`` is (n_draws, n_channels); ``every`` is (n_draws,), what all
     channels together add. Value scales conversions by the mean value per conversion.
     """
     vpc = ud.value_per_conversion
-    conv, conv_bounds = _interval(per_channel, model.ci_level)
+    conv, conv_bounds = interval(per_channel, model.ci_level)
     table = build_table(
         channels=ud.channels,
         conversions=conv,
@@ -152,8 +188,8 @@ def _table_and_baseline(model, journeys, ud, per_channel, every):
     )
     observed = journeys.total_conversions + journeys.unattributed_conversions
     observed_value = journeys.total_value + journeys.unattributed_value
-    base, bounds = _interval(observed - every, model.ci_level)
-    base_value, value_bounds = _interval(observed_value - every * vpc, model.ci_level)
+    base, bounds = interval(observed - every, model.ci_level)
+    base_value, value_bounds = interval(observed_value - every * vpc, model.ci_level)
     baseline = pd.Series(
         {
             "conversions": base,
@@ -168,64 +204,48 @@ def _table_and_baseline(model, journeys, ud, per_channel, every):
     return table, baseline
 
 
-def _assemble(
-    model, journeys, ud, cells, lift, idata, draws, per_channel, every, decays, scores
-) -> AttributionResult:
-    table, baseline = _table_and_baseline(model, journeys, ud, per_channel, every)
-    diag = diagnostics.convergence(idata)
-    diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
-    diag.update(
-        n_rows=int(cells.n_rows),
-        n_users=int(ud.n_users),
-        n_days=int(ud.n_days),
-        person_days=float(cells.at_risk.sum()),
-        approximate=model.method != "nuts",
+def channel_effects(channels, beta: np.ndarray, decays: np.ndarray, ci_level: float):
+    """Relative daily hazard at one fresh exposure, ``exp(beta)``, with its interval."""
+    median, bounds = interval(beta, ci_level)
+    return pd.DataFrame(
+        {
+            "decay": decays,
+            "relative_hazard": np.exp(median),
+            "relative_hazard_lower": np.exp(bounds[0]),
+            "relative_hazard_upper": np.exp(bounds[1]),
+        },
+        index=pd.Index(list(channels), name="channel"),
     )
-    extras = _extras(model, ud, cells, lift, idata, draws, decays, scores)
-    return result_for(
-        model, journeys, table, baseline=baseline, diagnostics=diag, extras=extras, posterior=idata
+
+
+def decay_scores(channels, scores, grid) -> pd.DataFrame:
+    """Profile log likelihood of every candidate decay, one row per channel."""
+    return pd.DataFrame(
+        scores,
+        index=pd.Index(list(channels), name="channel"),
+        columns=[f"{d:g}" for d in grid],
     )
 
 
 def _extras(model, ud, cells, lift, idata, draws, decays, scores) -> dict[str, Any]:
     step = max(1, draws.n // N_PPC_DRAWS)
     thin = draws.take(slice(None, None, step))
-    cells = aggregate(ud, decays, path=True)
     expected = counterfactual.expected_conversions(cells, thin)
     checks = diagnostics.predictive_checks(
-        cells, expected, ci_level=model.ci_level, seed=model.seed
-    )
-    checks["ppc_channel"] = diagnostics.channel_checks(
         cells, expected, ud.channels, ci_level=model.ci_level, seed=model.seed
-    )
-    beta = draws.beta
-    tail = (1.0 - model.ci_level) / 2.0
-    effects = pd.DataFrame(
-        {
-            "decay": decays,
-            "relative_hazard": np.exp(np.median(beta, axis=0)),
-            "relative_hazard_lower": np.exp(np.quantile(beta, tail, axis=0)),
-            "relative_hazard_upper": np.exp(np.quantile(beta, 1 - tail, axis=0)),
-        },
-        index=pd.Index(list(ud.channels), name="channel"),
     )
     extras: dict[str, Any] = {
         "estimand": "direct",
         "design": "hazard",
-        "link": "logit",
-        "channel_effects": effects,
+        "link": "log",
+        "channel_effects": channel_effects(ud.channels, draws.beta, decays, model.ci_level),
         **checks,
     }
     if scores is not None:
-        extras["decay_scores"] = pd.DataFrame(
-            scores,
-            index=pd.Index(list(ud.channels), name="channel"),
-            columns=[f"{d:g}" for d in model.decay_grid],
-        )
+        extras["decay_scores"] = decay_scores(ud.channels, scores, model.decay_grid)
     if lift is not None and "lift_implied" in idata.posterior:
         implied = np.asarray(idata.posterior["lift_implied"].values)
-        implied = implied.reshape(-1, implied.shape[-1])
-        median, bounds = _interval(implied, model.ci_level)
+        median, bounds = interval(implied.reshape(-1, implied.shape[-1]), model.ci_level)
         frame = model.lift_tests.copy()
         frame["implied"] = median
         frame["implied_lower"] = bounds[0]
@@ -234,97 +254,43 @@ def _extras(model, ud, cells, lift, idata, draws, decays, scores) -> dict[str, A
     return extras
 
 
-def fit_self_controlled(
-    model: Any, journeys: Journeys, priors: dict[str, float]
-) -> AttributionResult:
-    """Fit the self-controlled (case series) design; see `causality.models.bayes.sccs`."""
-    from causality.models.bayes import sccs
+def confounding_table(channels, draws, evidence: sccs.Evidence) -> pd.DataFrame:
+    """Population vs within-person effect of each channel, and the bias between them.
 
-    clock = _Clock()
-    ud = user_days(journeys, (), risk_start="data")
-    n_channels = len(ud.channels)
-    if model.decay is None:
-        decays, scores = choose_decays(ud, model.decay_grid)
-    else:
-        decays, scores = np.full(n_channels, float(model.decay)), None
-    series = sccs.case_series(ud, decays)
-    clock.lap("design")
-    idata = build.sample(
-        {},
-        key=None,
-        build=lambda: sccs.build_case_series_model(series, ud.channels, priors),
-        method=model.method,
-        n_draws=model.n_draws,
-        n_tune=model.n_tune,
-        n_chains=model.n_chains,
-        seed=model.seed,
-        options=dict(model.sampler or {}),
-    )
-    clock.lap("sampling")
-    idata = _label(idata, ud)
-    beta = np.asarray(idata.posterior["beta"].values, dtype=float)
-    beta = beta.reshape(-1, beta.shape[-1])
-    per_channel, every = sccs.attributable(series, beta)
-    table, baseline = _table_and_baseline(model, journeys, ud, per_channel, every)
-    diag = diagnostics.convergence(idata)
-    diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
-    diag.update(
-        n_rows=len(series.days),
-        n_cases=int(series.n_cases),
-        n_days=int(ud.n_days),
-        approximate=model.method != "nuts",
-    )
-    tail = (1.0 - model.ci_level) / 2.0
-    effects = pd.DataFrame(
-        {
-            "decay": decays,
-            "relative_hazard": np.exp(np.median(beta, axis=0)),
-            "relative_hazard_lower": np.exp(np.quantile(beta, tail, axis=0)),
-            "relative_hazard_upper": np.exp(np.quantile(beta, 1 - tail, axis=0)),
-        },
-        index=pd.Index(list(ud.channels), name="channel"),
-    )
-    extras: dict[str, Any] = {
-        "estimand": "direct",
-        "design": "self_controlled",
-        "link": "log (conditional Poisson)",
-        "channel_effects": effects,
-        "exposure_reaction": sccs.exposure_reaction(ud),
-    }
-    if scores is not None:
-        extras["decay_scores"] = pd.DataFrame(
-            scores,
-            index=pd.Index(list(ud.channels), name="channel"),
-            columns=[f"{d:g}" for d in model.decay_grid],
-        )
-    clock.lap("counterfactual")
-    diag["seconds"] = clock.laps
-    return result_for(
-        model, journeys, table, baseline=baseline, diagnostics=diag, extras=extras, posterior=idata
-    )
-
-
-def compare_designs(first: AttributionResult, second: AttributionResult) -> pd.DataFrame:
-    """Both designs' incremental conversions side by side, flagging disagreement.
-
-    ``disagree`` is true where the two intervals do not overlap.
+    Effects are log relative hazards per unit of response. ``bias`` is the posterior of
+    ``delta_c``; ``flagged`` where it is away from zero (two-sided 95%).
     """
-    a, b = first.table, second.table.reindex(first.table.index)
-    label_a = first.extras.get("design", "first")
-    label_b = second.extras.get("design", "second")
-    if label_a == label_b:
-        label_a, label_b = f"{label_a}_1", f"{label_b}_2"
-    out = pd.DataFrame(
+    bias = draws.slope - draws.beta
+    above = (bias > 0).mean(axis=0)
+    lower, median, upper = np.quantile(bias, [FLAG_TAIL, 0.5, 1.0 - FLAG_TAIL], axis=0)
+    return pd.DataFrame(
         {
-            label_a: a["conversions"],
-            f"{label_a}_lower": a["conversions_lower"],
-            f"{label_a}_upper": a["conversions_upper"],
-            label_b: b["conversions"],
-            f"{label_b}_lower": b["conversions_lower"],
-            f"{label_b}_upper": b["conversions_upper"],
-        }
+            "population_effect": np.median(draws.slope, axis=0),
+            "within_person_effect": evidence.mean,
+            "within_person_se": evidence.standard_error,
+            "effect": np.median(draws.beta, axis=0),
+            "bias": median,
+            "bias_lower": lower,
+            "bias_upper": upper,
+            "flagged": (above > 1.0 - FLAG_TAIL) | (above < FLAG_TAIL),
+        },
+        index=pd.Index(list(channels), name="channel"),
     )
-    out["disagree"] = (a["conversions_upper"] < b["conversions_lower"]) | (
-        b["conversions_upper"] < a["conversions_lower"]
+
+
+def _warn_if_confounded(table: pd.DataFrame) -> None:
+    flagged = table[table["flagged"]]
+    if flagged.empty:
+        return
+    listed = ", ".join(
+        f"{name} (x{np.exp(row.bias):.2f})" for name, row in flagged.head(5).iterrows()
     )
-    return out
+    warnings.warn(
+        f"the population and within-person designs disagree for {len(flagged)} channel(s): "
+        f"{listed} (multiplier of the daily hazard on exposed days not explained by the "
+        "channel). Their exposure likely follows unobserved purchase intent; the estimates "
+        "lean on the within-person evidence, whose intervals are wider. Fix: add covariates "
+        "that proxy intent, or lift tests of those channels; see result.extras['confounding'].",
+        DataWarning,
+        stacklevel=4,
+    )

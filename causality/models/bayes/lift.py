@@ -3,10 +3,18 @@
 Units: ``incremental_conversions`` and ``standard_error`` are totals over the test's
 population and window [``start``, ``end``) (default: the whole data window): the
 difference in conversion rate between exposed-eligible and holdout users times the
-population size. ``population`` (optional) is the number of users the test's total refers
-to; the model-implied lift over the analysed users (those with a touch) is scaled by
-``population / analysed users``. ``ca.simulate(...).lift_test(...).to_frame()`` plugs in
-directly. Zero and negative lifts are accepted.
+population size, not a rate or a weekly average. Zero and negative lifts are accepted.
+
+``population`` (optional) says which users the test covered:
+
+* empty, or a number (the size of the population the total refers to, as
+  ``ca.simulate(...).lift_test(...).to_frame()`` gives it): every analysed user. Users
+  with no touch are unaffected by any channel, so a whole-population total needs no
+  rescaling to the analysed users;
+* text: a filter on journey attributes in `pandas.DataFrame.query` syntax, e.g.
+  ``"region == 'North'"`` or ``"device in ['mobile', 'tablet']"``, evaluated on each
+  user's attributes at their first journey; the model-implied lift is summed over those
+  users only.
 """
 
 from __future__ import annotations
@@ -60,14 +68,7 @@ def normalise_lift_tests(tests: Any) -> pd.DataFrame | None:
             "standard error of incremental_conversions."
         )
     if "population" in frame.columns:
-        population = pd.to_numeric(frame["population"], errors="coerce").astype(float)
-        bad = population.notna() & ~(population > 0)
-        if bad.any():
-            raise ConfigurationError(
-                "lift_tests column 'population' must be a positive number of users (or "
-                f"empty for the analysed users); got {frame['population'].tolist()}."
-            )
-        frame["population"] = population
+        frame["population"] = [_population(v) for v in frame["population"]]
     for column in ("start", "end"):
         if column in frame.columns:
             try:
@@ -79,6 +80,55 @@ def normalise_lift_tests(tests: Any) -> pd.DataFrame | None:
                 ) from exc
     frame["channel"] = frame["channel"].astype(str)
     return frame
+
+
+def _population(value: Any) -> float | str | None:
+    """One ``population`` entry: None (everyone), a positive size, or a filter text."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        return value
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        if value > 0:
+            return float(value)
+    raise ConfigurationError(
+        "lift_tests column 'population' must be empty, a positive number of users, or a "
+        f"filter on journey attributes such as \"region == 'North'\"; got {value!r}."
+    )
+
+
+def population_users(population: Any, attributes: pd.DataFrame) -> np.ndarray | None:
+    """Codes of the users a test's ``population`` selects (None: every analysed user).
+
+    ``attributes`` holds one row per user (row ``i`` is user code ``i``).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"user": ["a", "b", "c"], "region": ["North", "South", "North"]})
+    >>> population_users("region == 'North'", frame).tolist()
+    [0, 2]
+    >>> population_users(1000.0, frame) is None
+    True
+    """
+    if not isinstance(population, str):
+        return None
+    try:
+        selected = attributes.query(population, engine="python")
+    except Exception as exc:  # query raises many types on a bad expression
+        raise ConfigurationError(
+            f"lift_tests population filter {population!r} could not be evaluated on the "
+            f"journey attributes ({type(exc).__name__}: {exc}). Available columns: "
+            f"{[c for c in attributes.columns if c != 'user']}"
+        ) from exc
+    users = np.flatnonzero(attributes.index.isin(selected.index))
+    if not len(users):
+        raise ConfigurationError(
+            f"lift_tests population filter {population!r} selects no analysed user. Fix: "
+            "check the filter's values against the journey attributes."
+        )
+    return users
 
 
 def check_channels(tests: pd.DataFrame, channels: Sequence[str]) -> None:

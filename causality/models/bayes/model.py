@@ -20,6 +20,7 @@ from causality.results import AttributionResult
 METHODS = ("nuts", "advi", "pathfinder")
 DESIGNS = ("hazard", "self_controlled")
 RISK_STARTS = ("data", "first_touch")
+CONFOUNDING = ("within_person", "ignore")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
@@ -27,12 +28,16 @@ class BayesianIncrementality:
     """Incremental conversions per channel from a Bayesian person-period hazard model.
 
     Each user with a touch is at risk every day from the data's first day until their
-    first conversion or the end of the data. The daily conversion hazard has a logit link
+    first conversion or the end of the data. The daily conversion rate has a log link
     on an intercept, the user's covariates, the day of week and every channel's adstocked,
     saturating exposure *up to that day*; person-days are aggregated into unique rows of
-    sufficient statistics (Binomial likelihood). Each channel's decay is chosen from a
-    small grid by profile likelihood. Channel effects are partially pooled
-    (``beta_c ~ Normal(0, tau)``), so a channel with no effect gets an interval around 0.
+    sufficient statistics (Poisson likelihood). Each channel's decay is chosen from a
+    small grid by profile likelihood. Channel effects are partially pooled (``beta_c ~
+    Normal(0, tau^2)`` with a shared scale), so a channel with no effect gets an interval
+    around 0. By default each channel's population slope is its effect plus a confounding
+    bias, and the converters' within-person evidence anchors the effect (see
+    ``unmeasured_confounding``), so exposure that follows unobserved purchase intent
+    widens intervals instead of inflating estimates.
 
     Parameters
     ----------
@@ -55,10 +60,12 @@ class BayesianIncrementality:
         adjust for confounding, e.g. ``["device", "prior_visits"]``. Use pre-period or
         time-invariant ones: a covariate the channel changes is a mediator.
     lift_tests : DataFrame, optional
-        Holdout experiments: ``channel``, ``incremental_conversions``, ``standard_error``
-        and optional ``start``, ``end``, ``population`` (see
-        `causality.models.bayes.lift`). Each enters the likelihood as ``observed ~
-        Normal(model-implied lift, se^2 (1 + kappa^2))``.
+        Holdout experiments: ``channel``, ``incremental_conversions`` and
+        ``standard_error`` (totals over the test's population and window, not rates), and
+        optional ``start``, ``end`` and ``population`` (a filter on journey attributes
+        such as ``"region == 'North'"``; see `causality.models.bayes.lift`). Each enters
+        the likelihood as ``observed ~ Normal(model-implied lift, se^2 (1 + kappa^2))``
+        and informs the channel's causal effect; zero and negative lifts are accepted.
     decay : float or None, default None
         One adstock decay for every channel; None chooses each channel's from ``decay_grid``.
     decay_grid : tuple of float
@@ -73,6 +80,27 @@ class BayesianIncrementality:
         (``extras["exposure_reaction"]`` compares touch rates after vs before conversions),
         ignores ``covariates`` (they cancel) and takes no lift tests. Compare the designs
         with `causality.models.bayes.compare_designs`.
+    unmeasured_confounding : {"within_person", "ignore"}, default "within_person"
+        How the hazard design treats confounding its covariates miss (targeting on
+        unobserved intent). ``"within_person"``: each channel's population slope is its
+        effect plus a partially pooled bias term, and the self-controlled evidence of
+        converters (where time-invariant intent cancels) anchors the effect, so where the
+        two designs disagree the interval widens to the within-person one instead of
+        being confidently wrong; decays are chosen by the within-person likelihood too.
+        ``extras["confounding"]`` compares the designs per channel, and a `DataWarning`
+        names channels whose bias is away from zero. ``"ignore"``: assume the covariates
+        remove all confounding (the population likelihood alone; narrower intervals,
+        biased where exposure follows intent).
+    repeat_purchases : bool, default False
+        ``False``: a user's first conversion ends their time at risk (one purchase per
+        user). ``True``: every conversion counts and users stay at risk to the end of the
+        data (recurrent events); the self-controlled evidence then compares each buyer's
+        purchase days with their other days. Incremental conversions are then expected
+        purchases lost, repeat purchases included.
+    progress : bool or None, default None
+        Show a progress bar of the sampler's draws. ``None`` shows one only in a
+        terminal or notebook (never with ``CAUSALITY_PROGRESS=0``). A display setting:
+        not among the result's ``params``.
 
     Notes
     -----
@@ -87,17 +115,31 @@ class BayesianIncrementality:
     Build journeys with ``lookback=None``: journeys drop touches outside their lookback,
     and the model rebuilds each user's touch history from their journeys. Users with no
     touch at all are invisible in an event log; they never enter the risk set.
-    Users are followed to their first conversion (one purchase per user).
+    By default users are followed to their first conversion: conversions after a user's
+    first are not modelled (they count in the observed totals, so the baseline absorbs
+    them); set ``repeat_purchases=True`` where buyers come back.
+
+    Examples
+    --------
+    >>> import causality as ca
+    >>> model = BayesianIncrementality(n_draws=500, covariates=["prior_visits"])
+    >>> model.design, model.unmeasured_confounding, model.covariates
+    ('hazard', 'within_person', ('prior_visits',))
+    >>> BayesianIncrementality.name in ca.available_models()
+    True
     """
 
     name: ClassVar[str] = "incrementality"
     kind: ClassVar[str] = "incrementality"
     description: ClassVar[str] = (
         "Bayesian person-period hazard model: incremental conversions over an organic "
-        "baseline, with covariates and lift tests"
+        "baseline, anchored on within-person evidence against unmeasured confounding, with "
+        "covariates and lift tests"
     )
     requires_timestamps: ClassVar[bool] = True
-    contract_params: ClassVar[dict[str, Any]] = {"n_draws": 150, "n_tune": 150, "n_chains": 2}
+    #: Contract-suite settings: 2 x 500 draws converge (r-hat ~1.01, ESS ~650 on the
+    #: example data) and sample in ~2 s once compiled.
+    contract_params: ClassVar[dict[str, Any]] = {"n_draws": 500, "n_tune": 500, "n_chains": 2}
     contract_point_rtol: ClassVar[float] = 0.1
 
     ci_level: float = 0.9
@@ -114,6 +156,11 @@ class BayesianIncrementality:
     decay_grid: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.85)
     risk_start: Literal["data", "first_touch"] = "data"
     design: Literal["hazard", "self_controlled"] = "hazard"
+    unmeasured_confounding: Literal["within_person", "ignore"] = "within_person"
+    repeat_purchases: bool = False
+    progress: bool | None = dataclasses.field(
+        default=None, compare=False, metadata={"display_only": True}
+    )
 
     param_names = AttributionModel.__dict__["param_names"]
     from_params = AttributionModel.__dict__["from_params"]
@@ -155,6 +202,15 @@ class BayesianIncrementality:
                 "'self_controlled'. Fix: fit the hazard design with the lift tests, and "
                 "compare with causality.models.bayes.compare_designs."
             )
+        if self.unmeasured_confounding not in CONFOUNDING:
+            raise ConfigurationError(
+                f"unmeasured_confounding must be one of {list(CONFOUNDING)}; got "
+                f"{self.unmeasured_confounding!r}"
+            )
+        if not isinstance(self.repeat_purchases, bool):
+            raise ConfigurationError(
+                f"repeat_purchases must be True or False; got {self.repeat_purchases!r}"
+            )
         if self.risk_start not in RISK_STARTS:
             raise ConfigurationError(
                 f"risk_start must be one of {list(RISK_STARTS)}; got {self.risk_start!r}"
@@ -186,7 +242,8 @@ class BayesianIncrementality:
             ``kind="incrementality"``; ``baseline``, ``diagnostics``, ``extras`` and
             ``posterior`` (ArviZ InferenceData) are filled.
         """
-        from causality.models.bayes.fitting import fit_hazard, fit_self_controlled
+        from causality.models.bayes.fitting import fit_hazard
+        from causality.models.bayes.self_controlled import fit_self_controlled
 
         _require_extra()
         journeys = as_journeys(journeys)
@@ -200,9 +257,8 @@ class BayesianIncrementality:
                 CausalityWarning,
                 stacklevel=2,
             )
-        if self.design == "self_controlled":
-            return fit_self_controlled(self, journeys, merge_priors(self.priors))
-        return fit_hazard(self, journeys, merge_priors(self.priors))
+        fit = fit_self_controlled if self.design == "self_controlled" else fit_hazard
+        return fit(self, journeys, merge_priors(self.priors), progress=self.progress)
 
     def _check_journeys(self, journeys: Journeys) -> None:
         if not journeys.has_timestamps:

@@ -1,20 +1,26 @@
 """Default priors of the Bayesian incrementality model, and merging with user priors.
 
-Every prior is weakly informative and on an interpretable scale (the logit of the daily
+Every prior is weakly informative and on an interpretable scale (the log of the daily
 conversion hazard):
 
 ``intercept_sd``
-    Normal sd of the intercept around the empirical logit of the daily conversion rate
+    Normal sd of the intercept around the empirical log of the daily conversion rate
     (1.5: a factor of ~4.5 either way at one sd).
 ``covariate_sd``
     Normal sd of each standardised covariate's coefficient (1.0).
 ``dow_sd``
     sd of the zero-sum day-of-week effects (0.3: +-35% on the hazard).
 ``channel_scale``
-    Half-normal sd of the shared scale ``tau`` of the channel effects: ``beta_c ~
-    Normal(0, tau)``, partial pooling across channels that shrinks small effects towards
-    zero so that a placebo's interval can reach zero (1.0: one exposure multiplies the
-    hazard by up to ~e^2 with reasonable prior mass).
+    Scale ``s`` of the partially pooled channel effects: ``beta_c ~ Normal(0, tau^2)``
+    with a shared ``tau^2 ~ InverseGamma(3/2, 3 s^2 / 2)``, integrated out (a
+    multivariate Student-t, 3 degrees of freedom). The shared scale shrinks small effects
+    towards zero so that a placebo's interval can reach zero (1.0: one exposure
+    multiplies the hazard by up to ~e^2 with reasonable prior mass).
+``confounding_scale``
+    Scale of ``delta_c``, each channel's confounding bias on the population likelihood
+    when within-person evidence is used, pooled like the channel effects (see
+    `causality.models.bayes.build`): 0.5 lets a targeted channel look up to ~e^1 = 2.7x
+    more effective than it is, as measured on the simulator's ``confounded`` world.
 ``lift_mismatch``
     Half-normal sd of ``kappa``, the design mismatch of lift tests as a multiple of each
     test's standard error: ``observed ~ Normal(implied, se^2 (1 + kappa^2))`` (0.5).
@@ -32,6 +38,7 @@ DEFAULT_PRIORS: dict[str, float] = {
     "covariate_sd": 1.0,
     "dow_sd": 0.3,
     "channel_scale": 1.0,
+    "confounding_scale": 0.5,
     "lift_mismatch": 0.5,
 }
 

@@ -31,9 +31,16 @@ def test_import_stays_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_posterior_median_matches_closed_form_logit_mle():
+def test_posterior_median_matches_closed_form_rate_ratio():
     journeys = ca.Journeys.from_events(one_exposure_events(), lookback=None)
-    result = fit(journeys, decay=0.0, priors={"dow_sd": 0.01, "channel_scale": 5.0}, n_draws=300)
+    # The population likelihood alone: the hand MLE is a population comparison.
+    result = fit(
+        journeys,
+        decay=0.0,
+        priors={"dow_sd": 0.01, "channel_scale": 5.0},
+        n_draws=300,
+        unmeasured_confounding="ignore",
+    )
     beta = float(result.posterior.posterior["beta"].median())
     assert beta == pytest.approx(hand_mle(), abs=0.08)
     # Incremental conversions on exposed days: k1 - n1 * p0-hazard, through the hazards.
@@ -217,3 +224,32 @@ def test_self_controlled_refuses_lift_tests():
     )
     with pytest.raises(ConfigurationError, match="lift_tests"):
         BayesianIncrementality(design="self_controlled", lift_tests=tests)
+
+
+def test_lift_test_population_filter_sums_the_implied_lift_over_those_users(small_journeys):
+    test = pd.DataFrame(
+        {"channel": ["Paid Social"], "incremental_conversions": [20.0], "standard_error": [50.0]}
+    )
+    everyone = fit(small_journeys, lift_tests=test).extras["lift_tests"]
+    north = fit(small_journeys, lift_tests=test.assign(population="region == 'North'"))
+    ratio = north.extras["lift_tests"]["implied"][0] / everyone["implied"][0]
+    assert 0.1 < ratio < 0.45  # a quarter of the users live in the North
+    assert north.params["lift_tests"][0]["population"] == "region == 'North'"
+
+
+def test_refits_on_other_data_reuse_the_compiled_model(small_journeys, small_result):
+    from causality.models.bayes import sampling
+
+    half = small_journeys.take(np.arange(len(small_journeys) // 2))
+    fit(small_journeys, design="self_controlled")
+    compiled = len(sampling._COMPILED)
+    fit(half, design="self_controlled")
+    fit(half)  # the hazard design, compiled for small_result
+    assert len(sampling._COMPILED) == compiled
+
+
+def test_progress_bar_shows_only_when_asked(small_journeys, capsys):
+    fit(small_journeys, progress=True)
+    assert "sampling" in capsys.readouterr().err
+    fit(small_journeys)  # progress=None: pytest's stderr is no terminal, so silent
+    assert "sampling" not in capsys.readouterr().err

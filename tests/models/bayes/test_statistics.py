@@ -1,0 +1,220 @@
+"""The model's numerical building blocks against hand-computed or brute-force values.
+
+None of these tests samples, so they need neither PyMC nor a compiled model.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causality.errors import ConfigurationError
+from causality.models.bayes import counterfactual, sccs
+from causality.models.bayes.cells import Cells, aggregate
+from causality.models.bayes.design import UserDays, adstock
+from causality.models.bayes.lift import normalise_lift_tests, population_users
+
+
+def _user_days(touches, *, n_users, n_days, end, converted, n_channels=2, unattributed=0.0):
+    """A UserDays by hand: touches as (user, day, channel) triples, everyone at risk from 0,
+    converters converting on their ``end`` day."""
+    user, day, code = (np.array(x, dtype=np.int64) for x in zip(*touches, strict=True))
+    first = np.full(n_users, n_days)
+    np.minimum.at(first, user, day)
+    converted = np.asarray(converted)
+    end = np.asarray(end)
+    return UserDays(
+        channels=tuple(f"c{i}" for i in range(n_channels)),
+        n_users=n_users,
+        n_days=n_days,
+        day0=pd.Timestamp("2024-01-01"),
+        touch_user=user,
+        touch_day=day,
+        touch_code=code,
+        start=np.zeros(n_users, dtype=np.int64),
+        end=end,
+        first_touch=first,
+        converted=converted,
+        first_conversion=np.where(converted, end, n_days),
+        conversion_user=np.flatnonzero(converted),
+        conversion_day=end[converted],
+        conversion_count=np.ones(converted.sum()),
+        cell=np.zeros(n_users, dtype=np.int64),
+        cell_matrix=np.zeros((1, 0)),
+        cell_columns=(),
+        dow=np.arange(n_days) % 7,
+        value_per_conversion=1.0,
+        unattributed=unattributed,
+    )
+
+
+def test_aggregate_counts_every_person_day_once():
+    # User 0: touched by c0 on day 1, converts on day 3 (at risk days 0-3).
+    # User 1: touched by c1 on day 0 and day 2, never converts (at risk days 0-4).
+    ud = _user_days(
+        [(0, 1, 0), (1, 0, 1), (1, 2, 1)], n_users=2, n_days=5, end=[3, 4], converted=[True, False]
+    )
+    by_path = aggregate(ud, [0.0, 0.0])
+    cells = by_path.collapse()
+    assert cells.at_risk.sum() == by_path.at_risk.sum() == 4 + 5
+    assert cells.conversions.sum() == 1.0
+    # With no decay a channel is "on" only on its touch days: c0 one day, c1 two days.
+    assert cells.at_risk[cells.response[:, 0] > 0].sum() == 1
+    assert cells.at_risk[cells.response[:, 1] > 0].sum() == 2
+    # The conversion (day 3, a Thursday) happened with nothing on.
+    converted = cells.conversions > 0
+    assert cells.response[converted].sum() == 0 and cells.dow[converted].tolist() == [3]
+    # Path lengths are touches so far: user 1 has 1 touch on days 0-1, 2 on days 2-4.
+    assert by_path.at_risk[by_path.path_length == 2].sum() == 3
+
+
+def test_aggregate_spreads_unattributed_conversions_before_first_touches():
+    ud = _user_days(
+        [(0, 2, 0), (1, 3, 1)],
+        n_users=2,
+        n_days=5,
+        end=[4, 4],
+        converted=[False, False],
+        unattributed=3.0,
+    )
+    cells = aggregate(ud, [0.5, 0.5]).collapse()
+    assert cells.conversions.sum() == pytest.approx(3.0)
+    # 2 + 3 days before the first touches; each gets 3/5 of a conversion, no other day any.
+    rate = cells.conversions / cells.at_risk
+    assert cells.at_risk[rate > 0].sum() == 5
+    np.testing.assert_allclose(rate[rate > 0], 0.6)
+
+
+def test_adstock_is_the_geometric_recursion():
+    touches = np.array([[1, 0, 0, 2, 0, 0, 0, 1]], dtype=np.float32)
+    expected = np.zeros_like(touches)
+    for t in range(touches.shape[1]):
+        expected[0, t] = touches[0, t] + (0.7 * expected[0, t - 1] if t else 0.0)
+    np.testing.assert_allclose(adstock(touches.copy(), 0.7), expected, rtol=1e-6)
+
+
+def test_conditional_fit_matches_the_closed_form():
+    # 100 converters observed 10 days, exposed on days 0-1; 60 convert on an exposed day.
+    # One binary exposure, no day-of-week variation: exp(beta) = (60 / 2) / (40 / 8) = 6.
+    g = np.zeros((100, 10, 1), dtype=np.float32)
+    g[:, :2, 0] = 1.0
+    events = np.zeros((100, 10))
+    events[:60, 0] = events[60:, 5] = 1
+    theta, info, _ = sccs.conditional_fit(g, events, np.zeros(100, dtype=int), np.zeros(10, int))
+    assert theta[0] == pytest.approx(np.log(6.0), abs=0.01)  # the weak ridge moves it ~1e-3
+    # Observed information of a binary exposure: sum over cases of p (1 - p), p = 12/20.
+    assert info[0, 0] == pytest.approx(100 * 0.6 * 0.4, rel=1e-3)
+
+
+def test_conditional_fit_ignores_days_before_the_first_touch():
+    # Same cases, but the days before day 2 are not observed: exposure on days 2-3.
+    g = np.zeros((100, 10, 1), dtype=np.float32)
+    g[:, 2:4, 0] = 1.0
+    g[:, :2, 0] = 5.0  # would dominate the fit if these days counted
+    events = np.zeros((100, 10))
+    events[:60, 2] = events[60:, 7] = 1
+    theta, _, _ = sccs.conditional_fit(g, events, np.full(100, 2), np.zeros(10, int))
+    assert theta[0] == pytest.approx(np.log((60 / 2) / (40 / 6)), abs=0.01)
+
+
+def test_conditional_fit_counts_every_repeat_purchase():
+    # 50 buyers, each buying 3 times: twice on their 2 exposed days of 10, once unexposed.
+    # Pooled over purchases: exp(beta) = (2 / 2) / (1 / 8) = 8, as for 150 single buyers.
+    g = np.zeros((50, 10, 1), dtype=np.float32)
+    g[:, :2, 0] = 1.0
+    events = np.zeros((50, 10))
+    events[:, 0] = events[:, 1] = events[:, 6] = 1
+    theta, info, _ = sccs.conditional_fit(g, events, np.zeros(50, dtype=int), np.zeros(10, int))
+    assert theta[0] == pytest.approx(np.log(8.0), abs=0.01)
+    assert info[0, 0] == pytest.approx(150 * (2 / 3) * (1 / 3), rel=1e-3)
+
+
+def test_incremental_matches_the_rates_difference_row_by_row():
+    rng = np.random.default_rng(0)
+    n_rows, n_channels, n_draws = 300, 3, 50
+    levels = np.array([0.4, 1.0, 1.9])
+    response = np.where(rng.random((n_rows, n_channels)) < 0.4, rng.choice(levels, (n_rows, 3)), 0)
+    rows = Cells(
+        response=response,
+        covariates=rng.normal(size=(n_rows, 1)),
+        dow=rng.integers(0, 7, n_rows),
+        path_length=np.zeros(n_rows, dtype=int),
+        at_risk=rng.integers(1, 500, n_rows).astype(float),
+        conversions=np.zeros(n_rows),
+        group=np.arange(n_rows),
+    )
+    draws = counterfactual.Draws(
+        intercept=rng.normal(-6, 0.1, n_draws),
+        gamma=rng.normal(0, 0.2, (n_draws, 1)),
+        dow=rng.normal(0, 0.1, (n_draws, 7)),
+        beta=rng.normal([1.5, 0.5, -0.3], 0.1, (n_draws, n_channels)),
+        slope=rng.normal([2.0, 0.5, -0.3], 0.1, (n_draws, n_channels)),  # biased slopes
+    )
+    per_channel, every = counterfactual.incremental(rows, draws)
+    # Factual rates use the slopes; each counterfactual removes the causal part only.
+    eta = counterfactual.linear_predictor(rows, draws)
+    for c in range(n_channels):
+        cf = eta - draws.beta[:, [c]] * response[:, c]
+        np.testing.assert_allclose(
+            per_channel[:, c], (np.exp(eta) - np.exp(cf)) @ rows.at_risk, rtol=1e-10
+        )
+    cf = eta - draws.beta @ response.T
+    np.testing.assert_allclose(every, (np.exp(eta) - np.exp(cf)) @ rows.at_risk, rtol=1e-10)
+
+
+def test_population_filter_selects_users_by_attribute():
+    frame = pd.DataFrame({"user": ["a", "b", "c", "d"], "region": ["N", "S", "N", "E"]})
+    assert population_users("region == 'N'", frame).tolist() == [0, 2]
+    assert population_users("region in ['S', 'E']", frame).tolist() == [1, 3]
+    assert population_users(None, frame) is None and population_users(5000.0, frame) is None
+    with pytest.raises(ConfigurationError, match="could not be evaluated"):
+        population_users("nope == 1", frame)
+    with pytest.raises(ConfigurationError, match="selects no analysed user"):
+        population_users("region == 'W'", frame)
+
+
+def test_lift_test_population_accepts_sizes_filters_and_empties():
+    tests = normalise_lift_tests(
+        pd.DataFrame(
+            {
+                "channel": ["A", "B", "C"],
+                "incremental_conversions": [10.0, -2.0, 0.0],
+                "standard_error": [5.0, 5.0, 5.0],
+                "population": [100_000, "device == 'mobile'", None],
+            }
+        )
+    )
+    assert tests["population"].tolist() == [100_000.0, "device == 'mobile'", None]
+    with pytest.raises(ConfigurationError, match="population"):
+        normalise_lift_tests(tests.assign(population=[-1, None, None]))
+
+
+def test_repeat_purchases_keep_buyers_at_risk_and_count_every_purchase():
+    import causality as ca
+    from causality.models.bayes.design import user_days
+
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    rows = [
+        ("u1", 0, 9, "touch", "A"),
+        ("u1", 1, 10, "conversion", None),
+        ("u1", 1, 11, "touch", "B"),  # after the purchase that day: not exposure that day
+        ("u1", 3, 10, "touch", "A"),
+        ("u1", 4, 10, "conversion", None),
+        ("u2", 0, 9, "touch", "B"),
+        ("u2", 5, 9, "touch", "A"),
+    ]
+    events = pd.DataFrame(
+        [(u, start + pd.Timedelta(days=d, hours=h), e, c) for u, d, h, e, c in rows],
+        columns=["user_id", "timestamp", "event_type", "channel"],
+    )
+    journeys = ca.Journeys.from_events(events, lookback=None)
+    once = user_days(journeys)
+    again = user_days(journeys, repeat_purchases=True)
+    u1 = 0  # users are coded in sorted order
+    assert once.end[u1] == 1 and again.end[u1] == once.n_days - 1 == 5
+    assert once.conversion_day.tolist() == [1] and again.conversion_day.tolist() == [1, 4]
+    # The touch after the first purchase on day 1 is dropped in both; the rest are kept.
+    assert (once.touch_user == u1).sum() == (again.touch_user == u1).sum() == 2
+    assert aggregate(again, [0.0, 0.0]).conversions.sum() == 2
+    assert aggregate(once, [0.0, 0.0]).conversions.sum() == 1
+    cases = sccs.case_days(again)
+    assert cases.events.sum() == 2 and cases.events[u1, [1, 4]].tolist() == [1, 1]
