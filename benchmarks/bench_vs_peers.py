@@ -530,6 +530,13 @@ def check_goals(rows: list[dict]) -> list[str]:
         f"< 2 GB: {fmt(r and r['seconds'], '.1f')} s, {fmt(r and r['peak_mb'], '.0f')} MB: "
         f"{verdict(ok)}"
     )
+    # The issue's intervals goal: 200 replicates cost at most 5x the point estimate (the
+    # boot200 row's ratio is its seconds over our point estimate's, round by round).
+    cost = None if r is None else r["ratio"]
+    goals.append(
+        "- markov order 1, 5M journeys / 30 channels: 200 bootstrap replicates cost <= 5x the "
+        f"point estimate: {fmt(cost, '.2f')}x: {verdict(None if cost is None else cost <= 5)}"
+    )
     for label in ("shapley subsets", "shapley rate"):
         r = find(1_000_000, 30, "ours", label)
         ok = None if r is None or r["seconds"] is None else r["seconds"] < 30

@@ -200,6 +200,9 @@ class AttributionModel:
 
     def _bootstrap(self, data: Journeys) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.seed)
+        # Non-converting journeys get a stream of their own, so that each stream runs
+        # replicate after replicate and batch sizes never change the draws.
+        null_rng = rng.spawn(1)[0]
         conversions, nulls = data.conversions, data.nulls
         value_per_conversion = np.divide(
             data.value, conversions, out=np.zeros_like(data.value), where=conversions > 0
@@ -212,7 +215,7 @@ class AttributionModel:
             for start in range(0, self.n_bootstrap, batch):
                 size = min(batch, self.n_bootstrap - start)
                 conv_w = conv_sampler.draw(rng, size)
-                null_w = null_sampler.draw(rng, size) if null_sampler is not None else None
+                null_w = null_sampler.draw(null_rng, size) if null_sampler is not None else None
                 conv, value = self._credit(data, conv_w, conv_w * value_per_conversion, null_w)
                 conv_parts.append(conv)
                 value_parts.append(value)
@@ -287,52 +290,137 @@ def result_for(
 class PoissonSampler:
     """Draws Poisson(``counts``) rows, shape ``(size, len(counts))``, as floats.
 
-    Counts are mostly a few small integers, so cells of equal rate are drawn
-    together by inverting that rate's CDF (one uniform per draw, about twice as
-    fast as numpy's Poisson sampler). Cells are drawn in rate order, each rate a
-    contiguous block, and put back in place with one gather per batch. The
-    grouping is computed once per fit, not once per batch of replicates; very many
-    distinct rates (real-valued counts) fall back to numpy.
+    Each cell is drawn by inverting its rate's CDF at a uniform, with a guide table
+    (Chen and Asau, 1974) in place of a binary search. A cell takes 16 random bits (a
+    quarter of a 64-bit word): they pick one of 65,536 equal buckets of [0, 1), and the
+    rate's table gives the draw of every bucket that lies within one step of the CDF.
+    The few buckets that straddle a step (about one draw in 10,000) are resolved with a
+    fresh uniform within the bucket, compared with the CDF, so every draw is exactly
+    the inverse CDF at a uniform on [0, 1): exact Poisson draws, no approximation.
+
+    Counts are mostly a few small integers, so there is one table per distinct rate,
+    never per journey, built once per fit. Zero counts draw 0 without a random number
+    when they are most of the cells (converting journeys of a path table). Rates above
+    `MAX_TABLE_RATE`, rates beyond the `MAX_GUIDE_TABLES` most frequent ones, and
+    everything when there are more than `MAX_TABLES` distinct rates (real-valued counts)
+    are drawn by numpy. Rows are drawn one replicate at a time from one stream of random
+    numbers, so how replicates are batched never changes them.
     """
 
-    #: Above this many distinct rates, numpy's sampler beats one CDF table per rate.
+    #: Above this many distinct rates, numpy draws every cell.
     MAX_TABLES = 4096
-    #: Rates above this are drawn by numpy: their CDF tables would be long.
-    MAX_TABLE_RATE = 1e4
+    #: Rates above this are drawn by numpy (their draws would not fit the uint8 tables).
+    MAX_TABLE_RATE = 64.0
+    #: Guide tables kept (the most frequent rates), 64 KiB each.
+    MAX_GUIDE_TABLES = 255
+    #: Buckets per table: 2**16, so a bucket straddles a CDF step with probability ~1e-4
+    #: (fixed: a bucket is a 16-bit lane of a random word).
+    GUIDE_BITS = 16
+    #: Cells drawn per step (a cache-sized chunk of a row).
+    CHUNK = 1 << 16
+    # A table entry at or above this flags a bucket straddling a step; the entry minus
+    # the flag is the smallest draw the bucket can give.
+    _STRADDLES = 128
 
     def __init__(self, counts: np.ndarray) -> None:
         self.counts = np.asarray(counts, dtype=np.float64)
-        rates, index = np.unique(self.counts, return_inverse=True)
+        # Distinct rates by hashing, then sorted (cheaper than np.unique's sort of every cell).
+        codes, uniques = pd.factorize(self.counts)
+        order = np.argsort(uniques)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        rates, index = uniques[order], rank[codes]
         self.rates = rates
         if len(rates) > self.MAX_TABLES:
             return
-        self.order = np.argsort(index, kind="stable")
-        self.place = np.empty_like(self.order)
-        self.place[self.order] = np.arange(len(self.order))
-        self.bounds = np.searchsorted(index[self.order], np.arange(len(rates) + 1))
-        self.cdfs: list[np.ndarray | None] = [  # one table per distinct rate, never per journey
-            pdtr(np.arange(int(rate + 12 * np.sqrt(rate) + 25)), rate)
-            if 0 < rate <= self.MAX_TABLE_RATE
-            else None
-            for rate in rates
+        frequency = np.bincount(index, minlength=len(rates))
+        eligible = np.flatnonzero((rates > 0) & (rates <= self.MAX_TABLE_RATE))
+        tabled = eligible[np.argsort(-frequency[eligible], kind="stable")]
+        tabled = np.sort(tabled[: self.MAX_GUIDE_TABLES])
+        # Table row 0 is the zero rate (every bucket draws 0); row r + 1 is tabled rate r.
+        row_of_rate = np.full(len(rates), -1, dtype=np.int64)
+        row_of_rate[rates == 0] = 0
+        row_of_rate[tabled] = np.arange(1, len(tabled) + 1)
+        row = row_of_rate[index]
+        self.numpy_cells = np.flatnonzero(row < 0)
+        self.numpy_rates = self.counts[self.numpy_cells]
+        # Cells drawn from the tables: all of them, or only the non-zero ones when zeros
+        # dominate (skipping a zero costs less than drawing it).
+        self.cells = np.flatnonzero(row > 0) if np.mean(row > 0) < 0.5 else None
+        if self.cells is not None:
+            row = row[self.cells]
+        self.row_offset = np.where(row < 0, 0, row) << self.GUIDE_BITS
+        cdfs = [
+            pdtr(np.arange(int(rate + 12 * np.sqrt(rate) + 25)), rate) for rate in rates[tabled]
         ]
+        self.table = np.concatenate(
+            [np.zeros(1 << self.GUIDE_BITS, dtype=np.uint8), *map(self._guide, cdfs)]
+        )
+        # The CDFs end to end, each closed by 2.0 so that resolving a step stops there.
+        self.cdf = np.concatenate([[2.0], *[np.append(cdf, 2.0) for cdf in cdfs]])
+        lengths = np.array([1, *[len(cdf) + 1 for cdf in cdfs]])
+        self.cdf_offset = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+
+    def _guide(self, cdf: np.ndarray) -> np.ndarray:
+        """The rate's table: bucket g's draw, or the flag plus its smallest draw.
+
+        Bucket g is [g, g + 1) / 2**GUIDE_BITS. Its smallest draw counts the CDF values
+        at most g (scaled), i.e. those whose ceiling is at most g; its largest counts the
+        values below g + 1, i.e. those whose floor is at most g.
+        """
+        buckets = 1 << self.GUIDE_BITS
+        scaled = cdf * buckets  # exact: a power of two
+
+        def at_most(bucket: np.ndarray) -> np.ndarray:
+            index = np.minimum(bucket, buckets).astype(np.int64)
+            return np.cumsum(np.bincount(index, minlength=buckets + 1))[:buckets]
+
+        low, high = at_most(np.ceil(scaled)), at_most(np.floor(scaled))
+        table = np.where(low == high, low, low + self._STRADDLES)
+        if low.max() >= self._STRADDLES or table.max() > np.iinfo(np.uint8).max:
+            raise AssertionError("Poisson guide table overflow: lower MAX_TABLE_RATE")
+        return table.astype(np.uint8)
 
     def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """One batch of ``size`` replicates."""
         n = len(self.counts)
         if len(self.rates) > self.MAX_TABLES:
             return rng.poisson(self.counts, size=(size, n)).astype(np.float64)
-        uniforms = rng.random((size, n))
-        drawn = np.empty((size, n), dtype=np.float64)
-        blocks = zip(self.rates, self.cdfs, self.bounds[:-1], self.bounds[1:], strict=True)
-        for rate, cdf, lo, hi in blocks:
-            if rate <= 0:
-                drawn[:, lo:hi] = 0.0
-            elif cdf is None:
-                drawn[:, lo:hi] = rng.poisson(rate, size=(size, hi - lo))
-            else:
-                drawn[:, lo:hi] = np.searchsorted(cdf, uniforms[:, lo:hi], side="right")
-        return drawn[:, self.place]
+        sparse = self.cells is not None
+        drawn = np.zeros((size, n)) if sparse else np.empty((size, n))
+        n_drawn = len(self.cells) if sparse else n
+        lanes = 64 // self.GUIDE_BITS  # buckets per 64-bit random word
+        for row in drawn:
+            for lo in range(0, n_drawn, self.CHUNK):
+                hi = min(n_drawn, lo + self.CHUNK)
+                words = rng.bit_generator.random_raw(-(-(hi - lo) // lanes))
+                bucket = words.view(np.uint16)[: hi - lo]
+                cell = self.row_offset[lo:hi] + bucket
+                entry = self.table.take(cell)
+                where = self.cells[lo:hi] if sparse else slice(lo, hi)
+                row[where] = entry
+                straddles = np.flatnonzero(entry >= self._STRADDLES)
+                if len(straddles):
+                    where = self.cells[lo + straddles] if sparse else lo + straddles
+                    row[where] = self._resolve(rng, cell[straddles], entry[straddles])
+            if len(self.numpy_cells):
+                row[self.numpy_cells] = rng.poisson(self.numpy_rates)
+        return drawn
+
+    def _resolve(self, rng: np.random.Generator, cell: np.ndarray, entry: np.ndarray) -> np.ndarray:
+        """Exact draws for cells whose bucket straddles a CDF step: walk the CDF up.
+
+        The uniform is drawn afresh within the bucket, so it is uniform on [0, 1) overall.
+        """
+        buckets = 1 << self.GUIDE_BITS
+        uniform = ((cell & (buckets - 1)) + rng.random(len(cell))) / buckets
+        start = self.cdf_offset[cell >> self.GUIDE_BITS]
+        position = start + (entry - self._STRADDLES)
+        while True:
+            step = self.cdf[position] <= uniform
+            if not step.any():
+                return (position - start).astype(np.float64)
+            position += step
 
 
 def poisson_counts(rng: np.random.Generator, counts: np.ndarray, size: int) -> np.ndarray:

@@ -101,9 +101,13 @@ class Markov(AttributionModel):
             )
 
     def _prepare(self, journeys: Journeys) -> Journeys:
-        # Merging identical paths pays off across bootstrap replicates; one estimate reads
-        # every touch once either way, so it skips the grouping pass.
-        return journeys.by_path() if self.n_bootstrap > 0 else journeys
+        # Merging identical paths pays off across bootstrap replicates of event-log journeys
+        # (one record per journey). A path table is aggregated already, and one estimate
+        # reads every touch once either way: both skip the grouping pass. A repeated record
+        # changes nothing: counts add up, and two Poisson(n) weights sum to a Poisson(2n).
+        if self.n_bootstrap > 0 and journeys.has_timestamps:
+            return journeys.by_path()
+        return journeys
 
     # -- the chain -----------------------------------------------------------------
     def _structure(self, data: Journeys) -> ChainStructure:
@@ -118,22 +122,34 @@ class Markov(AttributionModel):
         contains = structure.contains(len(data.channels))
         return np.vstack([np.zeros((1, structure.n_states), dtype=bool), contains])
 
+    def _observed_counts(self, data: Journeys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Transition counts of the observed data (edges, to conversion, to null), once."""
+        return data.cached(
+            ("markov_counts", self.order, self.collapse_repeats),
+            lambda: self._structure(data).transition_counts(
+                data.conversions[None], data.nulls[None]
+            ),
+        )
+
     def _observed_edge_prob(self, data: Journeys) -> np.ndarray:
-        def observed() -> np.ndarray:
-            edge_prob, _ = self._probabilities(data, data.conversions[None], data.nulls[None])
-            return edge_prob[0]
+        edge_prob, _ = transition_probabilities(self._structure(data), *self._observed_counts(data))
+        return edge_prob[0]
 
-        return data.cached(("markov_observed", self.order, self.collapse_repeats), observed)
-
-    def _probabilities(self, data, conversions, nulls):
-        edges, to_conv, to_null = self._structure(data).transition_counts(conversions, nulls)
-        return transition_probabilities(self._structure(data), edges, to_conv, to_null)
+    def _probabilities(self, data, conversions, nulls, converting=None):
+        if converting is None and _is_observed(data, conversions, nulls):
+            counts = self._observed_counts(data)
+        else:
+            counts = self._structure(data).transition_counts(conversions, nulls, converting)
+        return transition_probabilities(self._structure(data), *counts)
 
     def removal_effects(
         self, data: Journeys, conversions: np.ndarray, nulls: np.ndarray
     ) -> np.ndarray:
         """Removal effect per replicate and channel, shape (n_batch, n_channels)."""
-        edge_prob, conv_prob = self._probabilities(data, conversions, nulls)
+        return self._effects(data, conversions, nulls)
+
+    def _effects(self, data, conversions, nulls, converting=None) -> np.ndarray:
+        edge_prob, conv_prob = self._probabilities(data, conversions, nulls, converting)
         probs = conversion_probabilities(
             self._structure(data),
             edge_prob,
@@ -154,15 +170,13 @@ class Markov(AttributionModel):
         )
 
     def _credit(self, data, conversions, value, nulls):
-        observed = (
-            conversions.shape[0] == 1
-            and np.array_equal(conversions[0], data.conversions)
-            and np.array_equal(nulls[0], data.nulls)
-        )
-        if observed:
+        if _is_observed(data, conversions, nulls):
             effects = self._observed_effects(data)
         else:
-            effects = self.removal_effects(data, conversions, nulls)
+            # Bootstrap replicates: a Poisson resample of a zero count is zero, so only
+            # records with observed conversions can convert.
+            converting = data.cached("converting", lambda: np.flatnonzero(data.conversions > 0))
+            effects = self._effects(data, conversions, nulls, converting)
         if self.allocation == "total":
             total = effects.sum(axis=1, keepdims=True)
             share = np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
@@ -191,9 +205,7 @@ class Markov(AttributionModel):
 
     def _transition_frame(self, data: Journeys) -> pd.DataFrame:
         structure = self._structure(data)
-        edges, to_conv, to_null = structure.transition_counts(
-            data.conversions[None], data.nulls[None]
-        )
+        edges, to_conv, to_null = self._observed_counts(data)
         edge_prob, conv_prob = transition_probabilities(structure, edges, to_conv, to_null)
         null_prob = np.divide(
             to_null,
@@ -251,6 +263,15 @@ class Markov(AttributionModel):
         from causality.models.base import as_journeys
 
         return self._transition_frame(self._prepare(as_journeys(journeys)))
+
+
+def _is_observed(data: Journeys, conversions: np.ndarray, nulls: np.ndarray) -> bool:
+    """Whether a batch is the observed data itself (one row), not resampled counts."""
+    return (
+        conversions.shape[0] == 1
+        and np.array_equal(conversions[0], data.conversions)
+        and np.array_equal(nulls[0], data.nulls)
+    )
 
 
 def _presence(data: Journeys):

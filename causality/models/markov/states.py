@@ -20,9 +20,16 @@ from causality.journeys import Journeys
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 
+#: Key spaces up to this size are indexed by direct lookup tables instead of hashing.
+DIRECT_KEYS = 1 << 22
+
+
 @dataclass(frozen=True)
 class ChainStructure:
     """The transient states of an order-k chain and how each record moves through them.
+
+    States are numbered in order of their keys (the last ``order`` channels as digits,
+    latest first), then ``(start)``; edges likewise by (from state, channel entered).
 
     Attributes
     ----------
@@ -32,9 +39,10 @@ class ChainStructure:
         Channel codes of each state's tuple, -1 where the tuple is shorter.
     edge_from, edge_to : ndarray of int
         Transitions between transient states.
-    touch_record, touch_edge : ndarray of int
-        For every step of every record (repeats collapsed): the record and the
-        transition it takes.
+    offsets : ndarray of int, shape (n_records + 1,)
+        Where each record's steps start in `touch_edge`.
+    touch_edge : ndarray of int
+        For every step of every record (repeats collapsed), the transition it takes.
     last_state : ndarray of int
         Each record's last transient state, from which it converts or ends.
     """
@@ -44,23 +52,34 @@ class ChainStructure:
     state_channels: np.ndarray
     edge_from: np.ndarray
     edge_to: np.ndarray
-    touch_record: np.ndarray
+    offsets: np.ndarray
     touch_edge: np.ndarray
     last_state: np.ndarray
 
     @functools.cached_property
-    def internal(self) -> sp.csr_array:
-        """Sparse (n_records, n_edges): how often each record takes each transition.
+    def incidence(self) -> sp.csr_array:
+        """Sparse (n_records, n_edges + n_states): each record's transitions, then its end.
 
-        Every journey of the record takes them, converting or not. Built only for
-        batches of replicates; one estimate needs a weighted count, not the matrix.
+        Column ``e < n_edges`` counts how often every journey of the record takes edge
+        ``e``; column ``n_edges + s`` is 1 where the record ends in state ``s``. One
+        product with a batch of replicate weights gives all their counts. Built only
+        for batches of replicates; one estimate needs weighted counts, not the matrix.
         """
-        internal = sp.csr_array(
-            (np.ones(len(self.touch_edge)), (self.touch_record, self.touch_edge)),
-            shape=(len(self.last_state), len(self.edge_from)),
+        n_records, n_edges = len(self.last_state), len(self.edge_from)
+        # Row r holds r's steps, then its end: the steps shift down by one per record.
+        # Narrow indices make the product, which streams them, cheaper.
+        dtype = np.int32 if len(self.touch_edge) + n_records < 2**31 else np.int64
+        indptr = self.offsets.astype(dtype) + np.arange(n_records + 1, dtype=dtype)
+        end = indptr[1:] - 1
+        indices = np.empty(indptr[-1], dtype=dtype)
+        is_step = np.ones(len(indices), dtype=bool)
+        is_step[end] = False
+        indices[is_step] = self.touch_edge
+        indices[end] = n_edges + self.last_state
+        return sp.csr_array(
+            (np.ones(len(indices)), indices, indptr),
+            shape=(n_records, n_edges + self.n_states),
         )
-        internal.sum_duplicates()
-        return internal
 
     @functools.cached_property
     def from_incidence(self) -> sp.csr_array:
@@ -96,34 +115,46 @@ class ChainStructure:
         return [*label.tolist(), START]
 
     def transition_counts(
-        self, conversions: np.ndarray, nulls: np.ndarray
+        self, conversions: np.ndarray, nulls: np.ndarray, converting: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Counts per transition for a batch of resampled records.
 
         Parameters
         ----------
         conversions, nulls : ndarray, shape (n_batch, n_records)
+        converting : ndarray of int, optional
+            The records whose ``conversions`` may be non-zero (for resamples: those with
+            observed conversions); by default found from ``conversions``.
 
         Returns
         -------
         edges : (n_batch, n_edges) counts between transient states
         to_conversion, to_null : (n_batch, n_states) counts of ending each way
         """
-        journeys = conversions + nulls
-        if len(journeys) == 1:
-            weights = journeys[0][self.touch_record]
+        if len(conversions) == 1 and converting is None:  # one estimate: no matrix needed
+            weights = np.repeat(conversions[0] + nulls[0], np.diff(self.offsets))
             edges = np.bincount(self.touch_edge, weights, minlength=len(self.edge_from))[None]
             return (
                 edges,
                 np.bincount(self.last_state, conversions[0], minlength=self.n_states)[None],
                 np.bincount(self.last_state, nulls[0], minlength=self.n_states)[None],
             )
-        edges = journeys @ self.internal
-        ends = sp.csr_array(
-            (np.ones(len(self.last_state)), (np.arange(len(self.last_state)), self.last_state)),
-            shape=(len(self.last_state), self.n_states),
-        )
-        return np.asarray(edges), np.asarray(conversions @ ends), np.asarray(nulls @ ends)
+        # One sparse product per replicate: it streams the replicate's weights and the
+        # matrix once, and needs no transposed copy of the batch.
+        transposed = self.incidence.T
+        counts = np.stack([transposed @ row for row in conversions + nulls])
+        n_edges = len(self.edge_from)
+        edges, ends = counts[:, :n_edges], counts[:, n_edges:]
+        # Each replicate's conversions binned by end state, all replicates in one bincount,
+        # over the records that convert (few, in most path tables).
+        if converting is None:
+            converting = np.flatnonzero(conversions.any(axis=0))
+        n_batch = len(conversions)
+        key = np.arange(n_batch)[:, None] * self.n_states + self.last_state[converting]
+        to_conversion = np.bincount(
+            key.ravel(), conversions[:, converting].ravel(), minlength=n_batch * self.n_states
+        ).reshape(n_batch, self.n_states)
+        return edges, to_conversion, ends - to_conversion
 
 
 def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) -> ChainStructure:
@@ -134,58 +165,97 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
     removal effects, are the same either way.
     """
     n_channels = len(journeys.channels)
-    codes = journeys.codes.astype(np.int64)
     base = n_channels + 1
     if base**order >= 2**62:
         raise ConfigurationError(
             f"order {order} over {n_channels:,} channels has too many possible states to "
             "index. Fix: lower order= or group rare channels together."
         )
-    # A state is the last `order` channels, written as base-(n_channels + 1) digits with the
-    # latest channel most significant; digit 0 pads tuples shorter than `order`.
-    key = codes + 1
-    if order > 1:
-        position = journeys.position_of_touch()
-        for lag in range(1, order):
-            digit = np.zeros(len(codes), dtype=np.int64)
-            digit[lag:] = codes[: len(codes) - lag] + 1
-            digit[position < lag] = 0
-            key = key * base + digit
-    record = journeys.record_of_touch()
+    offsets = journeys.offsets
+    key = _state_keys(journeys.codes, offsets, order, base)
     if collapse:
-        repeat = np.zeros(len(key), dtype=bool)
-        repeat[1:] = (key[1:] == key[:-1]) & (record[1:] == record[:-1])
-        key, record = key[~repeat], record[~repeat]
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(record, minlength=journeys.n_records))])
-    state, state_rows = _factorize_with_row(key)
-    n_states = len(state_rows) + 1
+        repeat = key[1:] == key[:-1]
+        repeat[offsets[1:-1] - 1] = False  # a record's first touch repeats nothing
+        dropped = np.flatnonzero(repeat) + 1
+        if len(dropped):
+            key = np.delete(key, dropped)
+            # Each record shrinks by its dropped touches (counted per record, not per touch).
+            owner = np.searchsorted(offsets, dropped, side="right") - 1
+            shrink = np.bincount(owner, minlength=len(offsets) - 1).cumsum()
+            offsets = offsets - np.concatenate([[0], shrink])
+    state_keys, state = _index(key, base**order)
+    n_states = len(state_keys) + 1
     start = n_states - 1
     place = base ** np.arange(order - 1, -1, -1, dtype=np.int64)  # lag 0 is the top digit
     state_channels = np.vstack(
-        [(key[state_rows, None] // place) % base - 1, np.full((1, order), -1, dtype=np.int64)]
+        [(state_keys[:, None] // place) % base - 1, np.full((1, order), -1, dtype=np.int64)]
     )
 
-    from_state = np.empty(len(key), dtype=np.int64)
-    from_state[1:] = state[:-1]
-    from_state[offsets[:-1]] = start
-    edge_id, edge_rows = _factorize_with_row(from_state * n_states + state)
+    # An edge is its from-state and the channel entered (the to-state's latest digit): the
+    # to-state is that channel followed by the from-state's history, one channel shorter.
+    # Built in place in one buffer: fresh arrays of this size cost page faults.
+    edge_key = np.empty(len(key), dtype=np.int64)
+    edge_key[1:] = state[:-1]
+    edge_key[offsets[:-1]] = start  # the from-state of every step
+    edge_key *= base
+    edge_key += key if order == 1 else key // place[0]  # the latest channel's digit
+    del key
+    edge_keys, touch_edge = _index(edge_key, n_states * base, in_place=True)
+    edge_from, edge_entered = np.divmod(edge_keys, base)
+    history = np.append(state_keys, 0)[edge_from] // base  # (start) has no history
+    edge_to = np.searchsorted(state_keys, edge_entered * place[0] + history)
     return ChainStructure(
         order=order,
         n_states=n_states,
         state_channels=state_channels,
-        edge_from=from_state[edge_rows],
-        edge_to=state[edge_rows],
-        touch_record=record,
-        touch_edge=edge_id,
+        edge_from=edge_from,
+        edge_to=edge_to,
+        offsets=offsets,
+        touch_edge=touch_edge,
         last_state=state[offsets[1:] - 1],
     )
 
 
-def _factorize_with_row(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``key`` in order of first appearance, and one row holding each key."""
+def _state_keys(codes: np.ndarray, offsets: np.ndarray, order: int, base: int) -> np.ndarray:
+    """Every touch's state as an integer key.
+
+    A state is the last ``order`` channels, written as base-``base`` digits (channel
+    code + 1) with the latest channel most significant; digit 0 pads tuples shorter
+    than ``order`` at the start of a record.
+    """
+    latest = np.add(codes, 1, dtype=np.int64)  # wide: numpy indexes fastest with int64
+    if order == 1:
+        return latest
+    key = latest.copy()
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    digit = np.empty_like(latest)
+    for lag in range(1, order):
+        digit[:lag] = 0
+        digit[lag:] = latest[:-lag]
+        for position in range(lag):  # the first `lag` touches have no channel that far back
+            digit[starts[lengths > position] + position] = 0
+        key *= base
+        key += digit
+    return key
+
+
+def _index(key: np.ndarray, space: int, *, in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys in increasing order (int64), and each key's position among them.
+
+    Keys below a small ``space`` are indexed by a lookup table (two linear passes);
+    larger spaces are hashed, and only the distinct keys sorted. With ``in_place``, the
+    positions overwrite ``key`` where the table allows.
+    """
+    if space <= DIRECT_KEYS:
+        seen = np.zeros(space, dtype=bool)
+        seen[key] = True
+        distinct = np.flatnonzero(seen)
+        lookup = np.empty(space, dtype=np.int64)
+        lookup[distinct] = np.arange(len(distinct))
+        # mode="clip" (keys are in range anyway) lets the output alias the keys unbuffered.
+        return distinct, lookup.take(key, out=key if in_place else None, mode="clip")
     codes, uniques = pd.factorize(key)
-    first = np.empty(len(uniques), dtype=np.int64)
-    # Any occurrence represents its key equally well (the key encodes everything read from
-    # that row), so a plain scatter will do, whichever duplicate write wins.
-    first[codes] = np.arange(len(key))
-    return codes.astype(np.int64), first
+    order = np.argsort(uniques)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return uniques[order].astype(np.int64), rank.take(codes)
