@@ -73,7 +73,7 @@ def free_port() -> int:
 class Server:
     """``causality serve`` in a subprocess."""
 
-    def __init__(self, data_dir: Path, database: str | None) -> None:
+    def __init__(self, data_dir: Path, database: str | None, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         storage = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
@@ -107,6 +107,7 @@ class Server:
                 "--log-level",
                 "warning",
                 *storage,
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

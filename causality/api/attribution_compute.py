@@ -3,6 +3,12 @@
 Runs off the event loop (a thread of the app's pool or a job worker). The API
 reaches the library through its public functions only: `Journeys.from_events`
 and `attribute` (the registry finds the model, plug-ins included).
+
+Models that read only the path table (`path_level`, no timestamps: `markov`,
+`shapley`, the position heuristics) are fitted on ``Journeys.by_path()``; when the
+app holds the event columns, that table is cut from them directly and shared by
+queries on the same data (`causality.api.columns.cache`), equal to the one built
+from the event frame.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ import dataclasses
 import warnings
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection
 
 from causality.api.attribution_data import change_marker, last_received, load_events
 from causality.api.attribution_query import AttributionQuery
-from causality.api.columns.store import EventStore
+from causality.api.columns.journeys import WindowJourneys
+from causality.api.columns.store import EventStore, Snapshot
 from causality.api.columns.window import window_frame
 from causality.api.problems import Problem, dumps
 from causality.api.settings import Settings
@@ -49,16 +57,45 @@ def compute(
     """Read the events of ``query`` in one snapshot, fit the model, render the JSON.
 
     ``columns`` (the app's in-memory event columns) spares reading the events with
-    SQL; the frame, and so the result, is the same.
+    SQL, and for path-table models building the event frame at all (`snapshot_source`);
+    the journeys, and so the result, are the same.
     """
     with db.read() as conn:
         # The marker first: the events read next are at least as new, so a change
         # after the marker can only make the cached result look stale, never fresh.
         marker = change_marker(conn, mode)
         received = last_received(conn, mode)
-        frame = event_frame(conn, mode, query, columns)
-    body = render(frame, query, settings, received)
+        snapshot = columns.snapshot(conn, mode) if columns is not None else None
+        if snapshot is None:
+            events: pd.DataFrame | WindowJourneys = load_events(conn, mode, query)
+    if snapshot is not None:  # in memory: the read transaction need not stay open
+        assert columns is not None
+        events = snapshot_source(columns, snapshot, mode, query)
+    body = render(events, query, settings, received)
     return Computed(dumps(body), marker)
+
+
+def snapshot_source(
+    columns: EventStore, snapshot: Snapshot, mode: str, query: AttributionQuery
+) -> pd.DataFrame | WindowJourneys:
+    """What ``query`` is fitted on, from the in-memory columns.
+
+    The path table, cut once per data version and shared (`EventStore.journeys`), for
+    models that read only paths; the event frame otherwise.
+    """
+    if reads_paths(query.model):
+        cut = columns.journeys.get(mode, snapshot, query)
+        if cut is not None:
+            return cut
+    return window_frame(snapshot, query)
+
+
+def reads_paths(model: str) -> bool:
+    """Whether ``model`` reads only the path table (so fits on ``Journeys.by_path()``)."""
+    from causality.registry import get_model
+
+    cls = get_model(model)
+    return bool(getattr(cls, "path_level", False)) and not getattr(cls, "requires_timestamps", True)
 
 
 def event_frame(
@@ -72,9 +109,12 @@ def event_frame(
 
 
 def render(
-    frame: Any, query: AttributionQuery, settings: Settings, received: int | None
+    events: pd.DataFrame | WindowJourneys,
+    query: AttributionQuery,
+    settings: Settings,
+    received: int | None,
 ) -> dict[str, Any]:
-    """The ``attribution_result`` body for an event frame."""
+    """The ``attribution_result`` body for an event frame or a path table cut from columns."""
     from causality import Journeys, __version__, attribute
 
     warnings_out: list[dict[str, Any]] = []
@@ -100,25 +140,35 @@ def render(
         "diagnostics": {},
         "warnings": warnings_out,
     }
-    conversions = 0 if frame.empty else int((frame["event_type"] == "conversion").sum())
+    if isinstance(events, WindowJourneys):
+        conversions, unmatched = events.conversions, events.unmatched
+    else:
+        conversions = 0 if events.empty else int((events["event_type"] == "conversion").sum())
     if conversions == 0:
         base["kind"] = _model_kind(query.model)
         warnings_out.append(
             {"code": "no_data", "detail": f"no {query.conversion!r} conversion in the window"}
         )
         return base
-    unmatched = int(frame["anonymous_id"].astype(str).str.startswith("unmatched:").sum())
+    if not isinstance(events, WindowJourneys):
+        unmatched = int(events["anonymous_id"].astype(str).str.startswith("unmatched:").sum())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CausalityWarning)
         try:
-            journeys = Journeys.from_events(frame, lookback=f"{query.lookback_days}D")
+            if isinstance(events, WindowJourneys):
+                journeys = events.journeys
+                assert journeys is not None  # there are conversions
+            else:
+                journeys = Journeys.from_events(events, lookback=f"{query.lookback_days}D")
+                if reads_paths(query.model):
+                    journeys = journeys.by_path()
             if journeys.total_conversions == 0:
                 base["kind"] = _model_kind(query.model)
                 base["totals"] = _totals(
                     journeys.unattributed_conversions,
                     journeys.unattributed_value,
                     journeys.unattributed_conversions,
-                    journeys.n_records,
+                    len(journeys),
                 )
                 warnings_out.append(
                     {

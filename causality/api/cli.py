@@ -91,7 +91,7 @@ def _columns_argument(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="hold at most this many events per mode in memory for attribution (about 48 "
-        "bytes each plus the distinct ids; default 10,000,000); 0 reads events with SQL",
+        "bytes each plus the distinct ids; default 20,000,000); 0 reads events with SQL",
     )
 
 

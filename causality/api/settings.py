@@ -120,7 +120,7 @@ class Settings:
 
     # The in-memory event columns attribution reads.
     event_columns: bool = True
-    event_columns_max_events: int = 10_000_000
+    event_columns_max_events: int = 20_000_000
     event_columns_follow_s: float = 1.0
 
     clock: Callable[[], datetime] = utc_now

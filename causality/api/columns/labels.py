@@ -76,6 +76,10 @@ class Labels:
         table = self._table(int(codes.max(initial=-1)) + 1)
         return table.take(pa.array(codes, mask=codes < 0))
 
+    def strings(self, n: int) -> pa.Array:
+        """The first ``n`` labels (codes ``0 .. n-1``) as an Arrow array."""
+        return self._table(n).slice(0, n)
+
     def _code(self, label: str) -> int:
         code = self._codes.get(label)
         if code is None:

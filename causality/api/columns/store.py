@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,6 +36,7 @@ from causality.api.storage.tables import events
 from causality.api.storage.versions import DataVersion, read_version
 
 if TYPE_CHECKING:
+    from causality.api.attribution_query import AttributionQuery
     from causality.api.storage import Database
 
 log = logging.getLogger("causality.api.columns")
@@ -168,7 +170,12 @@ class EventStore:
     """
 
     def __init__(self, *, max_events: int) -> None:
+        # Imported here: the cache module reads this one's `Snapshot`.
+        from causality.api.columns.cache import JourneysCache
+
         self.modes = {mode: ModeColumns(mode, max_events=max_events) for mode in MODES}
+        #: Path tables of recent queries (`causality.api.columns.cache`).
+        self.journeys = JourneysCache()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -187,26 +194,38 @@ class EventStore:
             for mode, columns in self.modes.items()
         }
 
-    def follow(self, db: Database, every_s: float) -> None:
+    def follow(
+        self,
+        db: Database,
+        every_s: float,
+        warm: Callable[[], Sequence[AttributionQuery]] | None = None,
+    ) -> None:
         """Load every mode now, then catch up every ``every_s`` seconds, in a thread.
 
         Queries catch up anyway; following keeps what is left for them small, and
-        loads the columns at startup rather than in the first query.
+        loads the columns at startup rather than in the first query. After a catch-up
+        it also cuts the path tables of the queries ``warm()`` names (the default query,
+        whose window moves daily) for the new snapshot (`JourneysCache.keep_warm`), so
+        that their next query usually finds them ready.
         """
         if self._thread is not None:
             return
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._follow, args=(db, every_s), name="causality-columns", daemon=True
+            target=self._follow, args=(db, every_s, warm), name="causality-columns", daemon=True
         )
         self._thread.start()
 
-    def _follow(self, db: Database, every_s: float) -> None:
+    def _follow(
+        self, db: Database, every_s: float, warm: Callable[[], Sequence[AttributionQuery]] | None
+    ) -> None:
         while True:
             for mode in MODES:
                 try:
                     with db.read() as conn:
-                        self.modes[mode].sync(conn)
+                        snapshot = self.modes[mode].sync(conn)
+                    if snapshot is not None and warm is not None:
+                        self.journeys.keep_warm(mode, snapshot, warm())
                 except Exception:  # the next round (or the next query) retries
                     log.exception("catching up the %s event columns failed", mode)
             if self._stop.wait(every_s):

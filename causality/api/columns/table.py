@@ -7,6 +7,7 @@ time window is two binary searches. Strings are codes into shared `Labels`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -68,6 +69,10 @@ class EventColumns:
     def take(self, rows: np.ndarray | slice) -> EventColumns:
         """The rows ``rows`` (indices or a slice), in that order."""
         return EventColumns({name: a[rows] for name, a in self.arrays.items()})
+
+    def select(self, names: Sequence[str]) -> EventColumns:
+        """Only the columns ``names`` (the same arrays, no copy)."""
+        return EventColumns({name: self.arrays[name] for name in names})
 
     def window(self, lo: int, hi: int) -> slice:
         """Rows with ``lo <= ts < hi``."""

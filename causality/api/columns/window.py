@@ -9,6 +9,9 @@ distinct value, at the end.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -17,7 +20,7 @@ import pyarrow.compute as pc
 from causality.api.attribution_query import AttributionQuery
 from causality.api.columns.labels import Labels
 from causality.api.columns.store import Snapshot
-from causality.api.columns.table import CONVERSION, EventColumns
+from causality.api.columns.table import CONVERSION, FIELDS, EventColumns
 
 FRAME_COLUMNS = (
     "user_id",
@@ -32,38 +35,73 @@ FRAME_COLUMNS = (
 # "str" from pandas 3 on, object before.
 _TEXT_DTYPE = pd.Series(["text"]).dtype
 _EVENT_TYPES = pa.array(["touch", "conversion"])  # indexed by "is a conversion"
+# The columns the window rules read.
+_RULE_FIELDS = ("ts", "kind", "name", "user", "user_matched", "anon", "linkable")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cut:
+    """The rows of one query's event frame, still as codes.
+
+    ``cols`` holds the rows `load_events` would return, in its order; ``user`` is
+    each row's resolved user code (-1: none) and ``is_conv`` marks conversions.
+    """
+
+    cols: EventColumns
+    user: np.ndarray
+    is_conv: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of rows."""
+        return len(self.cols)
+
+
+def cut_window(
+    snapshot: Snapshot, query: AttributionQuery, fields: Sequence[str] | None = None
+) -> Cut:
+    """Touches and conversions that matter for ``query``, as codes.
+
+    Same rules as `load_events`: rows in ``[start - lookback, end)``; conversions
+    before ``start`` only cut journeys, then go; lookback touches of people without a
+    conversion in the window go too. ``fields`` limits the columns carried along
+    (every one by default); the rules read ``ts``, ``kind``, ``name``, ``user``,
+    ``user_matched``, ``anon`` and ``linkable``, which are always kept.
+    """
+    lo = query.start_us - query.lookback_us
+    conversion = snapshot.labels.names.code_of(query.conversion)
+    names = list(FIELDS) if fields is None else list(dict.fromkeys([*_RULE_FIELDS, *fields]))
+    cols = EventColumns.empty().select(names)
+    for part in snapshot.parts:  # later parts hold later keys: merging keeps (ts, pk) order
+        cols = cols.merge(_rows(part.select(names), lo, query.end_us, conversion))
+    user = _users(cols, snapshot.identity)
+    is_conv = cols["kind"] == CONVERSION
+    if len(cols) == 0:
+        return Cut(cols, user, is_conv)
+    # One code per person: a user id, else an anonymous id (never both: the SQL gives
+    # every row without a user an anonymous id).
+    person = np.where(user >= 0, user, snapshot.n_users + cols["anon"]).astype(np.int64)
+    keep = _kept(cols["ts"], is_conv, person, query.start_us, snapshot.n_users + snapshot.n_anons)
+    if len(keep) < len(cols):
+        cols, user, is_conv = cols.take(keep), user[keep], is_conv[keep]
+    return Cut(cols, user, is_conv)
 
 
 def window_frame(snapshot: Snapshot, query: AttributionQuery) -> pd.DataFrame:
     """Touches and conversions that matter for ``query``, as `Journeys.from_events` reads them.
 
-    Same rules as `load_events`: rows in ``[start - lookback, end)``; conversions
-    before ``start`` only cut journeys, then go; lookback touches of people without a
-    conversion in the window go too.
+    The rows of `cut_window`, decoded to the strings `load_events` reads with SQL.
     """
-    lo = query.start_us - query.lookback_us
-    conversion = snapshot.labels.names.code_of(query.conversion)
-    cols = EventColumns.empty()
-    for part in snapshot.parts:  # later parts hold later keys: merging keeps (ts, pk) order
-        cols = cols.merge(_rows(part, lo, query.end_us, conversion))
-    if len(cols) == 0:
+    cut = cut_window(snapshot, query)
+    if len(cut) == 0:
         return pd.DataFrame({name: [] for name in FRAME_COLUMNS})
-    user = _users(cols, snapshot.identity)
-    # One code per person: a user id, else an anonymous id (never both: the SQL gives
-    # every row without a user an anonymous id).
-    person = np.where(user >= 0, user, snapshot.n_users + cols["anon"]).astype(np.int64)
-    is_conv = cols["kind"] == CONVERSION
-    keep = _kept(cols["ts"], is_conv, person, query.start_us, snapshot.n_users + snapshot.n_anons)
-    if len(keep) < len(cols):
-        cols, user, is_conv = cols.take(keep), user[keep], is_conv[keep]
-    labels = snapshot.labels
+    cols, labels = cut.cols, snapshot.labels
     value = cols["value"]
     return pd.DataFrame(
         {
-            "user_id": _strings(labels.users.decode(user)),
+            "user_id": _strings(labels.users.decode(cut.user)),
             "anonymous_id": _strings(labels.anons.decode(cols["anon"])),
             "timestamp": pd.to_datetime(cols["ts"], unit="us", utc=True),
-            "event_type": _strings(_EVENT_TYPES.take(pa.array(is_conv.view(np.int8)))),
+            "event_type": _strings(_EVENT_TYPES.take(pa.array(cut.is_conv.view(np.int8)))),
             "channel": _strings(_channel(cols, snapshot, query.group_by)),
             "value": np.where(np.isnan(value), 0.0, value),
             "offline": cols["offline"],
@@ -86,10 +124,16 @@ def _rows(part: EventColumns, lo: int, hi: int, conversion: int) -> EventColumns
 
 def _users(cols: EventColumns, identity: np.ndarray) -> np.ndarray:
     """``coalesce(user_id, linked user of anonymous_id, user of matched click)``."""
-    own = (cols["user"] >= 0) & ~cols["user_matched"]
-    # Index -1 (no own anonymous id) reads the appended "unlinked" slot.
-    linked = np.append(identity, -1)[np.where(cols["linkable"], cols["anon"], -1)]
-    return np.where(own, cols["user"], np.where(linked >= 0, linked, cols["user"]))
+    user = cols["user"]
+    own = (user >= 0) & ~cols["user_matched"]
+    # Only rows with their own anonymous id and no own user id can take a linked user.
+    rows = np.flatnonzero(cols["linkable"] & ~own)
+    if len(rows) == 0:
+        return user
+    linked = identity[cols["anon"][rows]]
+    out = user.copy()
+    out[rows] = np.where(linked >= 0, linked, user[rows])
+    return out
 
 
 def _kept(

@@ -21,6 +21,7 @@ from causality.api.problems import Problem
 from causality.errors import CausalityError
 
 if TYPE_CHECKING:
+    from causality.api.attribution_query import AttributionQuery
     from causality.api.services import Services
 
 log = logging.getLogger("causality.api.jobs")
@@ -174,11 +175,21 @@ def run_job(services: Services, job: Job, owner: str, handler: Handler) -> None:
             keeper.release(job.id)
 
 
+def _default_queries(services: Services) -> list[AttributionQuery]:
+    """``GET /v1/attribution`` without parameters, for today's default window."""
+    from causality.api.attribution_compute import reads_paths
+    from causality.api.attribution_query import parse_query
+
+    query = parse_query([], services.settings)
+    return [query] if reads_paths(query.model) else []
+
+
 def start_background(services: Services) -> None:
     """Start the lease keeper, ``settings.workers`` worker threads and the event columns."""
     columns, every = services.columns, services.settings.event_columns_follow_s
     if columns is not None and every > 0:
-        columns.follow(services.db, every)
+        # The default query's path table is kept ready: dashboards ask it most.
+        columns.follow(services.db, every, warm=lambda: _default_queries(services))
     if getattr(services, "lease_keeper", None) is None:
         services.lease_keeper = LeaseKeeper(services)
         services.background.append(services.lease_keeper)

@@ -1,0 +1,143 @@
+"""Journeys from events that are already integer-coded: no strings, no validation pass.
+
+`Journeys.from_events` spends most of its time on text: parsing timestamps,
+factorising ids and channels, stitching identities. A caller that already holds
+events as codes (the API's in-memory event columns) can skip all of that and cut
+journeys with the same array operations, getting the same journeys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from causality.journeys.core import Journeys
+
+
+def journeys_from_coded(
+    person: np.ndarray,
+    times: np.ndarray,
+    is_conversion: np.ndarray,
+    channel: np.ndarray,
+    channels: Sequence[str],
+    value: np.ndarray,
+    *,
+    lookback: pd.Timedelta | None,
+) -> Journeys:
+    """Cut coded, time-ordered events into journeys, as `Journeys.from_events` does.
+
+    Parameters
+    ----------
+    person : ndarray of int
+        Person of every event, >= 0. Journeys come out ordered by person code, then time;
+        give the codes `Journeys.from_events` would (users in sorted id order, then
+        unlinked anonymous ids in sorted order, or any codes in that same order) to
+        get its journeys record for record.
+    times : ndarray of int64
+        Event times in nanoseconds since the epoch (UTC), non-decreasing; events at
+        the same instant keep their order (a touch after a conversion at the same
+        instant opens the next journey).
+    is_conversion : ndarray of bool
+        Conversion events; every other event is a touch.
+    channel : ndarray of int
+        Per event, the index into ``channels`` of its channel (read on touches only).
+    channels : sequence of str
+        Channel names, sorted, each touched at least once.
+    value : ndarray of float
+        Conversion value per event, finite and >= 0 (read on conversions only).
+    lookback : Timedelta or None
+        Touches older than this before the journey's end are not part of it.
+
+    Returns
+    -------
+    Journeys
+        Codes, offsets, conversions, value, nulls, unattributed conversions and
+        value and window equal to those of `Journeys.from_events` on the same
+        events; no timestamps or attributes (path-level models need neither).
+
+    Examples
+    --------
+    >>> journeys = journeys_from_coded(
+    ...     person=np.array([0, 1, 0, 0]),
+    ...     times=np.array([1, 2, 3, 4]) * 3_600 * 10**9,
+    ...     is_conversion=np.array([False, False, False, True]),
+    ...     channel=np.array([0, 1, 1, -1]),
+    ...     channels=["Email", "Search"],
+    ...     value=np.array([0.0, 0.0, 0.0, 25.0]),
+    ...     lookback=pd.Timedelta("30D"),
+    ... )
+    >>> journeys.paths()[["path", "conversions", "value", "nulls"]].to_dict("list")
+    {'path': ['Email > Search', 'Search'], 'conversions': [1.0, 0.0], 'value': [25.0, 0.0], \
+'nulls': [0.0, 1.0]}
+    """
+    times = np.asarray(times, dtype=np.int64)
+    is_conversion = np.asarray(is_conversion, dtype=bool)
+    if len(times) == 0:
+        raise ValueError("journeys_from_coded needs at least one event")
+    # Events are in time order, so a stable sort by person gives (person, time, input order),
+    # the order `Journeys.from_events` cuts journeys in.
+    order = stable_order(np.asarray(person))
+    p = np.asarray(person)[order]
+    conv = is_conversion[order]
+    new_segment = np.empty(len(order), dtype=bool)
+    new_segment[0] = True
+    new_segment[1:] = (p[1:] != p[:-1]) | conv[:-1]
+    del p
+    segment = np.cumsum(new_segment, dtype=np.int64) - 1
+    last_sorted = np.append(np.flatnonzero(new_segment)[1:], len(order)) - 1
+    del new_segment
+    t = times[order]
+    if lookback is None:
+        in_window = ~conv
+    else:
+        in_window = ~conv & (t >= (t[last_sorted] - lookback.value)[segment])
+    del t, conv
+    kept_rows = order[in_window]
+    last_row = order[last_sorted]
+    del order
+    touches = np.bincount(segment[in_window], minlength=len(last_sorted)).astype(np.int64)
+    converts = is_conversion[last_row]
+    segment_value = np.where(converts, np.asarray(value, dtype=np.float64)[last_row], 0.0)
+    unattributed = converts & (touches == 0)
+    journey = np.flatnonzero(touches > 0)
+    converted = converts[journey]
+    return Journeys(
+        channels=channels,
+        codes=np.asarray(channel)[kept_rows],
+        offsets=np.concatenate([[0], np.cumsum(touches[journey])]),
+        conversions=converted.astype(np.float64),
+        value=np.where(converted, segment_value[journey], 0.0),
+        nulls=(~converted).astype(np.float64),
+        unattributed_conversions=float(unattributed.sum()),
+        unattributed_value=float(segment_value[unattributed].sum()),
+        window=(pd.Timestamp(int(times.min()), tz="UTC"), pd.Timestamp(int(times.max()), tz="UTC")),
+        lookback=lookback,
+    )
+
+
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for non-negative integer keys, in linear time.
+
+    A least-significant-digit radix sort over 16-bit digits, each pass numpy's own
+    stable radix sort of 16-bit integers: about three times faster than the merge sort
+    numpy uses for wider integers on ten million persons' events.
+
+    Examples
+    --------
+    >>> stable_order(np.array([70_000, 3, 70_000, 0, 3])).tolist()
+    [3, 1, 4, 0, 2]
+    """
+    keys = np.asarray(keys)
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.intp)
+    if keys.min() < 0:
+        raise ValueError("stable_order needs non-negative keys")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    top, shift = int(keys.max()), 16
+    while top >> shift:
+        digit = ((keys >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit[order], kind="stable")]
+        shift += 16
+    return order
