@@ -1,0 +1,107 @@
+"""The vectorised path-table parser against a plain Python reading of the contract.
+
+`Journeys.from_paths` splits with Arrow kernels and looks tokens up in a set seeded by
+the first tokens (`causality.journeys.paths._SAMPLE_TOKENS`); these tests shrink that
+seed so tokens first seen later, blank tokens, null paths and separators that overlap
+channel names all take their own branches, and check every output array.
+"""
+
+from __future__ import annotations
+
+from unittest.mock import patch
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import causality as ca
+from causality.errors import JourneyValidationError
+from causality.journeys import paths as paths_module
+
+# Letters that also make up the separators, spaces and tabs (trimmed), and non-ASCII.
+ALPHABET = "ab >\t-é"
+SEPARATORS = (" > ", ">", "aa", "-")
+
+rows = st.lists(
+    st.tuples(
+        st.none() | st.text(alphabet=ALPHABET, max_size=12),
+        st.integers(0, 3),
+        st.integers(0, 3),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def reference_parse(table: pd.DataFrame, sep: str) -> dict[str, object]:
+    """Split, trim and drop blanks row by row in Python; sort the names."""
+    texts = ["" if pd.isna(p) else p for p in table["path"]]  # a missing path is empty
+    tokens = [[t.strip(" \t") for t in p.split(sep) if t.strip(" \t")] for p in texts]
+    names = sorted({t for row in tokens for t in row})
+    code = {name: k for k, name in enumerate(names)}
+    kept = [k for k, row in enumerate(tokens) if row]
+    empty = [k for k, row in enumerate(tokens) if not row]
+    conversions = table["conversions"].to_numpy(dtype=float)
+    return {
+        "channels": tuple(names),
+        "codes": [code[t] for k in kept for t in tokens[k]],
+        "offsets": np.cumsum([0] + [len(tokens[k]) for k in kept]).tolist(),
+        "conversions": conversions[kept].tolist(),
+        "nulls": table["nulls"].to_numpy(dtype=float)[kept].tolist(),
+        "unattributed": float(conversions[empty].sum()),
+        "invalid": any(table["nulls"].iloc[k] > 0 and conversions[k] == 0 for k in empty),
+    }
+
+
+def check_against_reference(table: pd.DataFrame, sep: str) -> None:
+    expected = reference_parse(table, sep)
+    if expected["invalid"]:
+        with pytest.raises(JourneyValidationError, match="empty path"):
+            ca.Journeys.from_paths(table, sep=sep)
+        return
+    journeys = ca.Journeys.from_paths(table, sep=sep)
+    assert journeys.channels == expected["channels"]
+    assert journeys.codes.tolist() == expected["codes"]
+    assert journeys.offsets.tolist() == expected["offsets"]
+    assert journeys.conversions.tolist() == expected["conversions"]
+    assert journeys.value.tolist() == expected["conversions"]  # no value column: 1 each
+    assert journeys.nulls.tolist() == expected["nulls"]
+    assert journeys.unattributed_conversions == expected["unattributed"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=rows,
+    sep=st.sampled_from(SEPARATORS),
+    sample=st.sampled_from([1, 2, 5, 1 << 16]),
+    arrow_strings=st.booleans(),
+)
+def test_parse_matches_a_python_reading_of_the_contract(rows, sep, sample, arrow_strings):
+    table = pd.DataFrame(rows, columns=["path", "conversions", "nulls"])
+    if arrow_strings:  # what pandas' read_csv gives with pyarrow installed
+        table["path"] = table["path"].astype(pd.ArrowDtype(pa.string()))
+    else:
+        table["path"] = table["path"].astype(object)
+    with patch.object(paths_module, "_SAMPLE_TOKENS", sample):
+        check_against_reference(table, sep)
+
+
+def test_channel_first_seen_after_the_seed_tokens_gets_its_sorted_code():
+    # 40 rows of common channels, then a channel that sorts first and one that sorts
+    # between them; a seed of 8 tokens sees neither.
+    table = pd.DataFrame(
+        {
+            "path": ["Search > Email"] * 40 + ["Affiliate > Search", "Display", "  > Email > "],
+            "conversions": [1] * 43,
+            "nulls": [0] * 43,
+        }
+    )
+    with patch.object(paths_module, "_SAMPLE_TOKENS", 8):
+        journeys = ca.Journeys.from_paths(table)
+        check_against_reference(table, " > ")
+    assert journeys.channels == ("Affiliate", "Display", "Email", "Search")
+    assert journeys.codes[-4:].tolist() == [0, 3, 1, 2]
+    assert journeys.offsets[-4:].tolist() == [80, 82, 83, 84]
