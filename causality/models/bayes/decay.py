@@ -11,7 +11,7 @@ to ignore unmeasured confounding).
 For channel ``c`` and candidate decay ``theta``, person-days are grouped by ``c``'s adstock
 level at ``theta`` and by how many *other* channels are on (0, 1, 2+; days before the
 user's first touch form a fourth group, holding the unattributed conversions). The Poisson
-log likelihood of conversions with one rate per group and one slope on ``c``'s response,
+log likelihood of conversions with one rate per group and one effect of ``c``'s response,
 maximised (the same number of parameters for every ``theta``), scores ``theta``; the
 smallest decay within `TOLERANCE` of the best wins. Two passes: the others first at the
 grid's middle decay, then at their first-pass choices; every channel sees the same
@@ -24,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import optimize
 
-from causality.models.bayes import sccs
+from causality.models.bayes import link, sccs
 from causality.models.bayes.cells import LEVEL_EDGES, N_LEVELS
 from causality.models.bayes.design import (
     UserDays,
@@ -36,6 +37,9 @@ from causality.models.bayes.design import (
 )
 
 DECAY_GRID = (0.0, 0.3, 0.5, 0.7, 0.85)
+#: Range searched for a channel's effect (log relative rate at one fresh exposure) while
+#: profiling its decay: from 1/20 of the organic rate to 150 times it.
+EFFECT_BOUNDS = (-3.0, 5.0)
 MAX_USERS = 30_000
 #: Converters used by the within-person profile (a deterministic subsample beyond this).
 MAX_CASES = 4_000
@@ -48,26 +52,35 @@ TOLERANCE = 3.0
 
 
 def _profile_loglik(n: np.ndarray, y: np.ndarray, g: np.ndarray, group: np.ndarray) -> float:
-    """Max Poisson log likelihood of ``y ~ n exp(a_group + b g)`` (a few Newton steps)."""
+    """Max Poisson log likelihood of ``y ~ n exp(a_group) (1 + (exp(b) - 1) g)``.
+
+    One organic rate per group and one channel effect (see `causality.models.bayes.link`).
+    """
     ok = n > 0
     n, y, g, group = n[ok], y[ok], g[ok], group[ok]
     n_groups = int(group.max()) + 1
-    design = np.column_stack([np.eye(n_groups)[group], g])
-    theta = np.zeros(design.shape[1])
-    theta[:n_groups] = np.log(
-        (np.bincount(group, y, n_groups) + 0.5) / np.bincount(group, n, n_groups)
+    start = np.log((np.bincount(group, y, n_groups) + 0.5) / np.bincount(group, n, n_groups))
+
+    def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = theta[:n_groups], theta[n_groups]
+        m = np.maximum(1.0 + np.expm1(b) * g, link.FLOOR)
+        mu = n * np.exp(a[group]) * m
+        residual = y - mu
+        grad_a = np.bincount(group, residual, n_groups)
+        grad_b = float(residual @ (np.exp(b) * g / m))
+        loglik = float(y @ (a[group] + np.log(m)) - mu.sum())
+        return -loglik, -np.append(grad_a, grad_b)
+
+    fitted = optimize.minimize(
+        negative, np.append(start, 0.0), jac=True, method="L-BFGS-B", bounds=_bounds(n_groups)
     )
-    for _ in range(30):
-        mu = n * np.exp(design @ theta)
-        grad = design.T @ (y - mu)
-        hess = design.T @ (design * mu[:, None]) + 1e-9 * np.eye(len(theta))
-        step = np.linalg.solve(hess, grad)
-        theta += step
-        if np.abs(step).max() < 1e-8:
-            break
-    mu = n * np.exp(design @ theta)
     # Per person-day likelihood: log rate, not log count (partitions differ across decays).
-    return float(np.sum(y * (design @ theta) - mu))
+    return -float(fitted.fun)
+
+
+def _bounds(n_groups: int) -> list[tuple[float | None, float | None]]:
+    """Free organic rates; the channel effect within ``EFFECT_BOUNDS``."""
+    return [(None, None)] * n_groups + [EFFECT_BOUNDS]
 
 
 def choose_decays(
@@ -141,7 +154,7 @@ def choose_decays_within(
 
     Two passes. Each fits the conditional likelihood with every channel at the current
     decays, then scores each channel's candidates by its own coefficient refitted with the
-    others' part of the linear predictor held fixed (a one-parameter Newton search); the
+    others' rate multiplier held fixed (a bounded one-parameter search); the
     smallest decay within `TOLERANCE` of the best wins, as in `choose_decays`.
     """
     cases = sccs.case_days(ud, max_cases=max_cases)
@@ -157,52 +170,37 @@ def choose_decays_within(
     for _ in range(2):
         g = np.stack([candidates[float(current[c])][..., c] for c in range(n_channels)], axis=2)
         theta, _, _ = sccs.conditional_fit(g, cases.events, cases.start, cases.dow)
-        eta = g @ theta[:n_channels] + (np.eye(7)[cases.dow][:, 1:] @ theta[n_channels:])
+        lift = np.expm1(theta[:n_channels])
+        excess = g * lift  # (cases, days, C)
+        total = 1.0 + excess.sum(axis=2)
+        day = (np.eye(7)[cases.dow][:, 1:] @ theta[n_channels:])[None, :]
         for c in range(n_channels):
-            offset = eta - theta[c] * g[..., c]
+            others = total - excess[..., c]
             for j, decay in enumerate(grid):
                 gc = candidates[float(decay)][..., c].astype(np.float64)
-                scores[c, j] = _one_slope_loglik(offset, gc, cases.events, seen, theta[c])
+                scores[c, j] = _one_effect_loglik(others, gc, day, cases.events, seen)
         near = scores >= scores.max(axis=1, keepdims=True) - TOLERANCE
         current = np.array([grid_array[row].min() for row in near])
     return current, scores
 
 
-def _one_slope_loglik(
-    offset: np.ndarray, g: np.ndarray, events: np.ndarray, seen: np.ndarray, start: float
+def _one_effect_loglik(
+    others: np.ndarray, g: np.ndarray, day: np.ndarray, events: np.ndarray, seen: np.ndarray
 ) -> float:
-    """Max over ``b`` of the conditional log likelihood with ``eta = offset + b g``.
+    """Max over ``b`` of the conditional log likelihood with one channel's effect free.
 
-    ``events`` counts conversions per case and day, ``seen`` masks each case's observed
-    days; ``start`` is the first guess of ``b``.
+    ``eta = log(others + (exp(b) - 1) g) + day``: ``others`` is the rate multiplier of the
+    other channels (held fixed), ``events`` counts conversions per case and day, ``seen``
+    masks each case's observed days.
     """
-    b, n = start, events.sum(axis=1)
-    y_g, y_offset = float((events * g).sum()), float((events * offset).sum())
+    n = events.sum(axis=1)
 
-    def value(b: float) -> tuple[float, float, float]:
-        eta = offset + b * g
+    def negative(b: float) -> float:
+        eta = np.log(np.maximum(others + np.expm1(b) * g, link.FLOOR)) + day
         top = eta.max(axis=1, keepdims=True)
-        w = np.exp(eta - top) * seen
-        total = w.sum(axis=1)
-        p = w / total[:, None]
-        mean = (p * g).sum(axis=1)
-        loglik = y_offset + b * y_g - float(n @ (top[:, 0] + np.log(total)))
-        loglik -= 0.5 * sccs.RIDGE * b * b
-        grad = y_g - float(n @ mean) - sccs.RIDGE * b
-        info = float(n @ ((p * g * g).sum(axis=1) - mean * mean)) + sccs.RIDGE
-        return loglik, grad, info
+        total = (np.exp(eta - top) * seen).sum(axis=1)
+        loglik = float((events * eta).sum() - n @ (top[:, 0] + np.log(total)))
+        return -(loglik - 0.5 * sccs.RIDGE * b * b)
 
-    loglik, grad, info = value(b)
-    for _ in range(30):
-        step, scale = grad / info, 1.0
-        while True:
-            trial = value(b + scale * step)
-            if trial[0] >= loglik - 1e-9 or scale < 1e-4:
-                break
-            scale /= 2
-        b += scale * step
-        done = abs(trial[0] - loglik) < 1e-9 * max(1.0, abs(loglik))
-        loglik, grad, info = trial
-        if done:
-            break
-    return loglik
+    fitted = optimize.minimize_scalar(negative, bounds=EFFECT_BOUNDS, method="bounded")
+    return -float(fitted.fun)

@@ -237,7 +237,7 @@ def _extras(model, ud, cells, lift, idata, draws, decays, scores) -> dict[str, A
     extras: dict[str, Any] = {
         "estimand": "direct",
         "design": "hazard",
-        "link": "log",
+        "link": "excess relative rate",
         "channel_effects": channel_effects(ud.channels, draws.beta, decays, model.ci_level),
         **checks,
     }

@@ -4,7 +4,9 @@ Each converting user's conversion days are compared with their own other days in
 window, conditional on how many conversions they had::
 
     P(conversion on day t* | one conversion) = exp(eta_t*) / sum_t exp(eta_t)
-    eta_t = dow_effect[dow_t] + sum_c beta_c g_c(A_ct)
+    eta_t = dow_effect[dow_t] + log(1 + sum_c (exp(beta_c) - 1) g_c(A_ct))
+
+(lifts add as excess relative rates: see `causality.models.bayes.link`),
 
 so every time-invariant trait of the user (intent, customer status, device, reach)
 cancels without being measured. With repeat purchases each purchase contributes such a
@@ -19,9 +21,9 @@ first touch on, every conversion day of a user who converts at all is eligible, 
 conditional likelihood is valid again (exposure does not depend on the conversion).
 
 The conditional likelihood is a regular likelihood of ``beta`` (and the day-of-week
-nuisance), maximised here by Newton's method on dense (converters x days x channels)
+nuisance), maximised here by Fisher scoring on dense (converters x days x channels)
 arrays; it enters the Bayesian models through its Gaussian (Laplace) approximation at the
-maximum, ``beta ~ Normal(beta_hat, Sigma)`` with ``Sigma`` the inverse observed
+maximum, ``beta ~ Normal(beta_hat, Sigma)`` with ``Sigma`` the inverse Fisher
 information (day of week profiled out), which is exact as the number of converters grows
 and costs nothing per gradient.
 
@@ -39,6 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from causality.models.bayes import link
 from causality.models.bayes.design import UserDays, adstock, response
 
 #: Precision of the weak Normal(0, 10^2) penalty on every coefficient: keeps a channel no
@@ -46,6 +49,8 @@ from causality.models.bayes.design import UserDays, adstock, response
 RIDGE = 0.01
 #: Converters per block of the dense arrays (bounds memory at ~20 MB per block).
 _BLOCK = 2_000
+#: Draws x conversion days x channels per block of `attributable` (~32 MB).
+_CHUNK_CELLS = 4_000_000
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -115,10 +120,26 @@ def responses(touches: np.ndarray, decays: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _design(g: np.ndarray, dow: np.ndarray) -> np.ndarray:
-    """(n, T, C + 6): channel responses, then day-of-week dummies (Monday the reference)."""
-    days = np.broadcast_to(np.eye(7)[dow][None, :, 1:], (*g.shape[:2], 6))
-    return np.concatenate([g.astype(np.float64), days], axis=2)
+def _linear(g: np.ndarray, dow: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear predictor and its Jacobian, (n, T) and (n, T, C + 6).
+
+    ``eta = log m(g, beta) + dow_effect`` (see `causality.models.bayes.link`); the
+    parameters are the channel effects, then six day-of-week effects (Monday the reference).
+    """
+    n_channels = g.shape[2]
+    beta, day = theta[:n_channels], theta[n_channels:]
+    dummies = np.eye(7)[dow][:, 1:]
+    g = g.astype(np.float64)
+    m = link.multiplier(g, beta)
+    eta = np.log(m) + (dummies @ day)[None, :]
+    jacobian = np.concatenate(
+        [
+            g * (np.exp(beta) / m[..., None]),
+            np.broadcast_to(dummies[None, :, :], (*g.shape[:2], 6)),
+        ],
+        axis=2,
+    )
+    return eta, jacobian
 
 
 def observed(start: np.ndarray, n_days: int) -> np.ndarray:
@@ -129,7 +150,7 @@ def observed(start: np.ndarray, n_days: int) -> np.ndarray:
 def _statistics(
     g: np.ndarray, events: np.ndarray, start: np.ndarray, dow: np.ndarray, theta: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Penalised conditional log likelihood, its gradient and negative Hessian.
+    """Penalised conditional log likelihood, its gradient and Fisher information.
 
     A case with ``n`` conversions contributes ``sum_t y_t eta_t - n log sum_t exp(eta_t)``
     over its observed days (a multinomial of its conversions over its days).
@@ -137,10 +158,9 @@ def _statistics(
     k = len(theta)
     loglik, grad, info = 0.0, np.zeros(k), np.zeros((k, k))
     for first in range(0, len(start), _BLOCK):
-        x = _design(g[first : first + _BLOCK], dow)
+        eta, x = _linear(g[first : first + _BLOCK], dow, theta)
         y = events[first : first + _BLOCK]
         n = y.sum(axis=1)
-        eta = x @ theta
         top = eta.max(axis=1, keepdims=True)
         w = np.exp(eta - top) * observed(start[first : first + _BLOCK], len(dow))
         total = w.sum(axis=1)
@@ -148,6 +168,8 @@ def _statistics(
         loglik += float((y * eta).sum() - (n * (top[:, 0] + np.log(total))).sum())
         mean_x = np.einsum("nt,ntk->nk", p, x)
         grad += np.einsum("nt,ntk->k", y, x) - n @ mean_x
+        # Expected (Fisher) information: eta is not linear in the effects, and the term
+        # with eta's second derivatives has expectation zero.
         flat = x.reshape(-1, k)
         info += (flat * (p * n[:, None]).reshape(-1, 1)).T @ flat - (mean_x * n[:, None]).T @ mean_x
     loglik -= 0.5 * RIDGE * float(theta @ theta)
@@ -159,7 +181,7 @@ def conditional_fit(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Maximise the conditional likelihood: coefficients, information matrix, log likelihood.
 
-    Damped Newton steps (halved until the likelihood rises); the problem is concave.
+    Damped Fisher-scoring steps (halved until the likelihood rises).
 
     Examples
     --------
@@ -207,18 +229,32 @@ def evidence(cases: CaseDays, decays: Sequence[float]) -> Evidence:
     )
 
 
-def attributable(evidence: Evidence, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def attributable(
+    evidence: Evidence, beta: np.ndarray, *, seed: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Per draw: each channel's and all channels' attributable conversions, (S, C), (S,).
 
-    A conversion's attributable fraction to ``c`` is ``1 - exp(-beta_c g_c)`` on its day
-    (first order: a lost conversion could have happened later in the window).
+    A conversion's attributable fraction to ``c`` is ``(exp(beta_c) - 1) g_c / m`` on its
+    day, ``m`` the rate multiplier (first order: a lost conversion could have happened later
+    in the window). The
+    conversions are one draw of a Poisson process whose expectation is the estimand, so
+    each draw also reweights them (a Bayesian bootstrap: ``Gamma(count, 1)`` per
+    conversion day); without it the interval would hold the effects' uncertainty only
+    (measured on the ``clean`` simulation: 54% coverage of 90% intervals).
     """
     g, count = evidence.g_event, evidence.event_count
-    per_channel = np.stack(
-        [(-np.expm1(-np.outer(beta[:, c], g[:, c]))) @ count for c in range(g.shape[1])],
-        axis=1,
-    )
-    every = (-np.expm1(-(beta @ g.T))) @ count
+    rng = np.random.default_rng(seed)
+    n_draws, n_channels = beta.shape
+    per_channel, every = np.zeros((n_draws, n_channels)), np.zeros(n_draws)
+    chunk = max(1, min(256, _CHUNK_CELLS // max(1, len(count) * n_channels)))
+    for start in range(0, n_draws, chunk):
+        part = beta[start : start + chunk]
+        weights = rng.gamma(count, size=(len(part), len(count)))
+        lift = np.expm1(part)  # (s, C)
+        m = np.maximum(1.0 + lift @ g.T, link.FLOOR)  # (s, events)
+        share = weights / m
+        per_channel[start : start + chunk] = lift * (share @ g)
+        every[start : start + chunk] = (share * (m - 1.0)).sum(axis=1)
     return per_channel, every
 
 

@@ -52,7 +52,7 @@ def fit_self_controlled(
     idata = label(idata, ud)
     beta = np.asarray(idata.posterior["beta"].values, dtype=float)
     beta = beta.reshape(-1, beta.shape[-1])
-    per_channel, every = sccs.attributable(evidence, beta)
+    per_channel, every = sccs.attributable(evidence, beta, seed=model.seed)
     table, baseline = table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
     diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
@@ -64,7 +64,7 @@ def fit_self_controlled(
     extras: dict[str, Any] = {
         "estimand": "direct",
         "design": "self_controlled",
-        "link": "log (conditional Poisson)",
+        "link": "excess relative rate (conditional Poisson)",
         "channel_effects": channel_effects(ud.channels, beta, decays, model.ci_level),
         "exposure_reaction": sccs.exposure_reaction(ud),
     }
