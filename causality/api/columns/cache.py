@@ -63,10 +63,12 @@ class JourneysCache:
         Query windows kept (each holds its path table).
     refresh_share : float
         At most about this share of the time goes to keeping a window ready
-        (`keep_warm`) while events keep arriving.
+        (`keep_warm`) while events keep arriving. Small: ingest is CPU-bound, and under
+        heavy ingest a window is stale again within a second (measured with
+        ``benchmarks/bench_api.py``: at 0.25, ingest fell from ~8,900 to ~6,700 events/s).
     """
 
-    def __init__(self, size: int = 8, refresh_share: float = 0.25) -> None:
+    def __init__(self, size: int = 8, refresh_share: float = 0.05) -> None:
         self.size = size
         self.refresh_share = refresh_share
         self.facts = FactsCache()
