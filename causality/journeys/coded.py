@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from causality.journeys.core import Journeys
+from causality.journeys.events import segment_ids
 
 
 def journeys_from_coded(
@@ -79,15 +80,8 @@ def journeys_from_coded(
     # Events are in time order, so a stable sort by person gives (person, time, input order),
     # the order `Journeys.from_events` cuts journeys in.
     order = stable_order(np.asarray(person))
-    p = np.asarray(person)[order]
     conv = is_conversion[order]
-    new_segment = np.empty(len(order), dtype=bool)
-    new_segment[0] = True
-    new_segment[1:] = (p[1:] != p[:-1]) | conv[:-1]
-    del p
-    segment = np.cumsum(new_segment, dtype=np.int64) - 1
-    last_sorted = np.append(np.flatnonzero(new_segment)[1:], len(order)) - 1
-    del new_segment
+    segment, last_sorted = segment_ids(np.asarray(person)[order], conv)
     t = times[order]
     if lookback is None:
         in_window = ~conv

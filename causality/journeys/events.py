@@ -138,6 +138,25 @@ def _person_time_order(keep: np.ndarray, person: np.ndarray, times: np.ndarray) 
     return keep[np.argsort(person[keep], kind="stable")]
 
 
+def segment_ids(person: np.ndarray, is_conv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Segment id of each row of events sorted by (person, time), and each segment's last row.
+
+    A new segment starts at a new person and after every conversion.
+
+    Examples
+    --------
+    >>> segment, last = segment_ids(np.array([0, 0, 0, 1]), np.array([False, True, False, False]))
+    >>> segment.tolist(), last.tolist()
+    ([0, 0, 1, 2], [1, 2, 3])
+    """
+    new_segment = np.empty(len(person), dtype=bool)
+    new_segment[:1] = True
+    new_segment[1:] = (person[1:] != person[:-1]) | is_conv[:-1]
+    segment = np.cumsum(new_segment, dtype=np.int64) - 1
+    last_sorted = np.append(np.flatnonzero(new_segment)[1:], len(person)) - 1
+    return segment, last_sorted
+
+
 class _Segments(NamedTuple):
     segment: np.ndarray  # segment id of every sorted row
     last_row: np.ndarray  # input row ending each segment: its conversion, or its last touch
@@ -158,15 +177,8 @@ def _segments(
     including the next one (or up to their last event). Its reference time is its
     last event: the conversion, or the last touch of a non-converting segment.
     """
-    p = person[order]
     conv = is_conv[order]
-    new_segment = np.empty(len(order), dtype=bool)
-    new_segment[0] = True
-    new_segment[1:] = (p[1:] != p[:-1]) | conv[:-1]
-    del p
-    segment = np.cumsum(new_segment, dtype=np.int64) - 1
-    last_sorted = np.append(np.flatnonzero(new_segment)[1:], len(order)) - 1
-    del new_segment
+    segment, last_sorted = segment_ids(person[order], conv)
     t = times[order].view(np.int64)
     window = (pd.Timestamp(int(t.min()), tz="UTC"), pd.Timestamp(int(t.max()), tz="UTC"))
     if lookback is None:
