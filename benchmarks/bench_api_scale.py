@@ -20,8 +20,9 @@ thread keeps that one ready). Then these uncached queries are timed:
 * *cold window*: a window no query used before (``lookback_days`` 29, 28, ...): the
   path table is cut from the event columns, then markov is fitted;
 * *new data*: a 100-event batch is posted, then the default query runs again (its
-  cached result is stale; the path table is cut from the new snapshot by whichever
-  comes first, the query or the server's following thread).
+  cached result is stale; the path table is updated for the persons the new events
+  touch, `causality.api.columns.paths`, by whichever comes first, the query or the
+  server's following thread).
 
 Each but *first* runs ``--repeats`` times. A query past the API's 2 s goal answers
 202 and is polled; its time is then the time until the run finished. The table gives

@@ -8,6 +8,7 @@ journeys with the same array operations, getting the same journeys.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,14 +75,91 @@ def journeys_from_coded(
 'nulls': [0.0, 1.0]}
     """
     times = np.asarray(times, dtype=np.int64)
-    is_conversion = np.asarray(is_conversion, dtype=bool)
     if len(times) == 0:
         raise ValueError("journeys_from_coded needs at least one event")
+    cut = coded_segments(person, times, is_conversion, value, lookback=lookback)
+    journey = cut.journeys
+    converted = cut.converts[journey]
+    unattributed = cut.unattributed
+    return Journeys(
+        channels=channels,
+        codes=np.asarray(channel)[cut.kept_rows],
+        offsets=np.concatenate([[0], np.cumsum(cut.touches[journey])]),
+        conversions=converted.astype(np.float64),
+        value=np.where(converted, cut.value[journey], 0.0),
+        nulls=(~converted).astype(np.float64),
+        unattributed_conversions=float(unattributed.sum()),
+        unattributed_value=float(cut.value[unattributed].sum()),
+        window=(pd.Timestamp(int(times.min()), tz="UTC"), pd.Timestamp(int(times.max()), tz="UTC")),
+        lookback=lookback,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Segments:
+    """Coded events cut at conversions, one entry per segment, in (person, time) order.
+
+    A segment is a person's events up to and including a conversion, or their
+    events after the last one. It is a journey when it keeps a touch in its lookback
+    window; a converting segment without one is an unattributed conversion.
+
+    Attributes
+    ----------
+    kept_rows : ndarray of int
+        Input rows of the journeys' touches, journey after journey, each in time order.
+    last_row : ndarray of int
+        Input row of each segment's last event (its person's, its conversion's).
+    touches : ndarray of int64
+        Touches each segment keeps.
+    converts : ndarray of bool
+        Whether the segment ends in a conversion.
+    value : ndarray of float64
+        The conversion's value (0 for segments that do not convert).
+    """
+
+    kept_rows: np.ndarray
+    last_row: np.ndarray
+    touches: np.ndarray
+    converts: np.ndarray
+    value: np.ndarray
+
+    @property
+    def journeys(self) -> np.ndarray:
+        """Indices of the segments that are journeys (keep a touch)."""
+        return np.flatnonzero(self.touches > 0)
+
+    @property
+    def unattributed(self) -> np.ndarray:
+        """Whether each segment is a conversion with no touch in its window."""
+        return self.converts & (self.touches == 0)
+
+
+def coded_segments(
+    person: np.ndarray,
+    times: np.ndarray,
+    is_conversion: np.ndarray,
+    value: np.ndarray,
+    *,
+    lookback: pd.Timedelta | None,
+) -> Segments:
+    """Cut coded, time-ordered events into segments, as `Journeys.from_events` does.
+
+    Parameters as for `journeys_from_coded`; no event is needed (none gives no
+    segment). `journeys_from_coded` makes the journeys of the segments;
+    `causality.api.columns.paths` keeps them per person, to replace one person's
+    journeys when new events arrive.
+    """
+    times = np.asarray(times, dtype=np.int64)
+    is_conversion = np.asarray(is_conversion, dtype=bool)
+    person = np.asarray(person)
+    if len(times) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Segments(empty, empty, empty, np.zeros(0, dtype=bool), np.zeros(0))
     # Events are in time order, so a stable sort by person gives (person, time, input order),
     # the order `Journeys.from_events` cuts journeys in.
-    order = stable_order(np.asarray(person))
+    order = stable_order(person)
     conv = is_conversion[order]
-    segment, last_sorted = segment_ids(np.asarray(person)[order], conv)
+    segment, last_sorted = segment_ids(person[order], conv)
     t = times[order]
     if lookback is None:
         in_window = ~conv
@@ -94,21 +172,7 @@ def journeys_from_coded(
     touches = np.bincount(segment[in_window], minlength=len(last_sorted)).astype(np.int64)
     converts = is_conversion[last_row]
     segment_value = np.where(converts, np.asarray(value, dtype=np.float64)[last_row], 0.0)
-    unattributed = converts & (touches == 0)
-    journey = np.flatnonzero(touches > 0)
-    converted = converts[journey]
-    return Journeys(
-        channels=channels,
-        codes=np.asarray(channel)[kept_rows],
-        offsets=np.concatenate([[0], np.cumsum(touches[journey])]),
-        conversions=converted.astype(np.float64),
-        value=np.where(converted, segment_value[journey], 0.0),
-        nulls=(~converted).astype(np.float64),
-        unattributed_conversions=float(unattributed.sum()),
-        unattributed_value=float(segment_value[unattributed].sum()),
-        window=(pd.Timestamp(int(times.min()), tz="UTC"), pd.Timestamp(int(times.max()), tz="UTC")),
-        lookback=lookback,
-    )
+    return Segments(kept_rows, last_row, touches, converts, segment_value)
 
 
 def stable_order(keys: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from causality import Journeys
 from causality.api.attribution_compute import compute
 from causality.api.attribution_data import load_events
 from causality.api.attribution_query import parse_query
-from causality.api.columns.journeys import FactsCache, window_journeys
+from causality.api.columns.journeys import FactsCache, window_input, window_journeys
 from causality.api.columns.labels import Labels
 from causality.errors import CausalityWarning
 from causality.journeys.coded import journeys_from_coded, stable_order
@@ -120,11 +120,11 @@ def test_attribution_bodies_are_byte_identical_on_both_routes(api, monkeypatch):
     answered = []
 
     def spy(*args):
-        cut = window_journeys(*args)
+        cut = window_input(*args)
         answered.append(cut is not None)
         return cut
 
-    monkeypatch.setattr(cache, "window_journeys", spy)
+    monkeypatch.setattr(cache, "window_input", spy)
     secret = api.key()
     services = api.services
     for batch in consistent(random_batches(21, n_batches=4)):

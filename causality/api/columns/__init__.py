@@ -4,6 +4,7 @@
 (`fetch` reads them, `table.EventColumns` holds them, `labels.Labels` codes the
 strings) and `window.window_frame` cuts the event frame of one query from them. Models
 that read only the path table skip the frame: `journeys.window_journeys` cuts their
-journeys from the codes (`facts` knows how each id sorts), and `cache.JourneysCache`
-shares them between queries on the same data.
+journeys from the codes (`facts` knows how each id sorts), `paths.WindowPaths` keeps
+them per person so that new events update the path table instead of rebuilding it, and
+`cache.JourneysCache` shares them between queries on the same data.
 """

@@ -8,7 +8,10 @@ from them (`Journeys.cached`, e.g. Markov's chain structure), until new events
 arrive. Then the next query of a window cuts it again from the new snapshot; the
 store's following thread does so ahead of time for the windows worth keeping ready
 (`JourneysCache.keep_warm`: the default query). Either way an entry is only ever
-used with the snapshot it was cut from.
+used with the snapshot it was cut from. A window cut again after new events is
+updated from its previous cut where that one is of the same lineage
+(`WindowPaths.update`: only the journeys of the persons the new events touch are cut
+again), and built from scratch otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from causality.api.attribution_query import AttributionQuery
-from causality.api.columns.journeys import FactsCache, WindowJourneys, window_journeys
+from causality.api.columns.journeys import (
+    FactsCache,
+    WindowInput,
+    WindowJourneys,
+    window_input,
+)
+from causality.api.columns.paths import WindowPaths
 from causality.api.columns.store import Snapshot
 
 
@@ -47,6 +56,9 @@ class _Entry:
     cut: WindowJourneys | None
     seconds: float  # how long the cut took
     done_at: float  # time.monotonic() when it was made
+    paths: WindowPaths | None = None  # what updating the cut needs (None: rebuild)
+    lineage: object = None  # the snapshot's lineage and version
+    at_version: int = 0
 
 
 class JourneysCache:
@@ -132,9 +144,19 @@ class JourneysCache:
             if held is not None and held.version.of(snapshot):
                 return held
             started = time.monotonic()
-            cut = window_journeys(snapshot, query, self.facts)
+            paths = self._paths(held, snapshot, query)
+            cut = paths.result if isinstance(paths, WindowPaths) else paths
             done = time.monotonic()
-            entry = _Entry(_Version(snapshot), query, cut, done - started, done)
+            entry = _Entry(
+                _Version(snapshot),
+                query,
+                cut,
+                done - started,
+                done,
+                paths if isinstance(paths, WindowPaths) else None,
+                snapshot.lineage,
+                snapshot.version,
+            )
             with self._lock:
                 self._entries[key] = entry
                 self._entries.move_to_end(key)
@@ -142,6 +164,25 @@ class JourneysCache:
                     evicted, _ = self._entries.popitem(last=False)
                     self._cutting.pop(evicted, None)
             return entry
+
+    def _paths(
+        self, held: _Entry | None, snapshot: Snapshot, query: AttributionQuery
+    ) -> WindowPaths | WindowJourneys | None:
+        """The window's paths: updated from ``held`` where it can be, else from scratch.
+
+        A `WindowJourneys` when the window holds no conversion; None when the events
+        need `Journeys.from_events` itself (`window_input`).
+        """
+        source = window_input(snapshot, query, self.facts)
+        if not isinstance(source, WindowInput):
+            return source
+        if held is not None and held.paths is not None:
+            deltas = snapshot.changes_since(held.lineage, held.at_version)
+            if deltas is not None:
+                updated = held.paths.update(source, snapshot.identity, deltas)
+                if updated is not None:
+                    return updated
+        return WindowPaths.build(source, snapshot.identity, query.lookback_days)
 
 
 def _key(mode: str, query: AttributionQuery) -> tuple[Any, ...]:

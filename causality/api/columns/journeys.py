@@ -19,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
+from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,7 +32,6 @@ from causality.api.columns.labels import Labels
 from causality.api.columns.store import Snapshot
 from causality.api.columns.window import Cut, cut_window
 from causality.journeys import Journeys
-from causality.journeys.coded import journeys_from_coded
 
 _GROUP_FIELDS = {
     "channel_group": ("channel_group",),
@@ -86,6 +85,40 @@ class FactsCache:
             return facts
 
 
+@dataclasses.dataclass(frozen=True)
+class WindowInput:
+    """One query window's touches and conversions, coded as `journeys_from_coded` reads them.
+
+    Rows are in time order. ``person`` orders persons as `Journeys.from_events` does
+    (users by id, then unlinked anonymous ids by id); ``pid`` names each row's person
+    stably across snapshots: a user code, or ``-1 - code`` of an anonymous id.
+    ``owner`` maps an anonymous id to the user its rows join through a row of the
+    window holding both ids (-1: none).
+    """
+
+    person: np.ndarray
+    pid: np.ndarray
+    times: np.ndarray  # nanoseconds since the epoch
+    is_conv: np.ndarray
+    channel: np.ndarray
+    channels: tuple[str, ...]
+    value: np.ndarray
+    owner: np.ndarray
+    user_rank: np.ndarray
+    anon_rank: np.ndarray
+    conversions: int
+    unmatched: int
+
+    def order_key(self, pid: np.ndarray) -> np.ndarray:
+        """The ``person`` order key of persons named by ``pid``, ranked by this window's labels."""
+        pid = np.asarray(pid, dtype=np.int64)
+        is_user = pid >= 0
+        key = np.empty(len(pid), dtype=np.int64)
+        key[is_user] = self.user_rank[pid[is_user]]
+        key[~is_user] = len(self.user_rank) + self.anon_rank[-1 - pid[~is_user]]
+        return key
+
+
 def window_journeys(
     snapshot: Snapshot, query: AttributionQuery, facts: FactsCache
 ) -> WindowJourneys | None:
@@ -93,6 +126,22 @@ def window_journeys(
 
     ``frame`` is `window_frame` of the same snapshot and query. None when the events
     need `Journeys.from_events` itself (it would raise or warn).
+    """
+    from causality.api.columns.paths import WindowPaths
+
+    source = window_input(snapshot, query, facts)
+    if not isinstance(source, WindowInput):
+        return source
+    return WindowPaths.build(source, snapshot.identity, query.lookback_days).result
+
+
+def window_input(
+    snapshot: Snapshot, query: AttributionQuery, facts: FactsCache
+) -> WindowInput | WindowJourneys | None:
+    """The coded rows of ``query``'s window, ready to cut into journeys.
+
+    A `WindowJourneys` without journeys when the window holds no conversion; None when
+    the events need `Journeys.from_events` itself (it would raise or warn).
     """
     cut = cut_window(snapshot, query, ("value", *_GROUP_FIELDS[query.group_by]))
     conversions = int(cut.is_conv.sum())
@@ -113,30 +162,29 @@ def window_journeys(
     value = np.where(np.isnan(value), 0.0, value)
     if not np.isfinite(value[cut.is_conv]).all() or (value[cut.is_conv] < 0).any():
         return None
-    person = _persons(
-        cut, has_user, has_anon, facts.rank(users, n_users), facts.rank(anons, n_anons)
-    )
-    if person is None:
+    user_rank, anon_rank = facts.rank(users, n_users), facts.rank(anons, n_anons)
+    persons = _persons(cut, has_user, has_anon, user_rank, anon_rank)
+    if persons is None:
         return None
     touched = _channels(cut, labels, query.group_by)
     if touched is None:
         return None
     channel, channels = touched
-    journeys = journeys_from_coded(
-        person,
-        cut.cols["ts"] * 1000,
-        cut.is_conv,
-        channel,
-        channels,
-        value,
-        lookback=pd.Timedelta(days=query.lookback_days),
+    person, pid, owner = persons
+    return WindowInput(
+        person=person,
+        pid=pid,
+        times=cut.cols["ts"] * 1000,
+        is_conv=cut.is_conv,
+        channel=channel,
+        channels=tuple(channels),
+        value=value,
+        owner=owner,
+        user_rank=user_rank,
+        anon_rank=anon_rank,
+        conversions=conversions,
+        unmatched=unmatched,
     )
-    grouped = journeys.by_path()
-    # Models call `by_path()` again on what they are given. Grouping a grouped table
-    # yields the same records in the same order (ids follow the path hashes, which it
-    # is already sorted by), so hand it back rather than hashing every touch again.
-    grouped.cached("by_path", lambda: grouped)
-    return WindowJourneys(grouped, conversions, unmatched)
 
 
 def _persons(
@@ -145,12 +193,12 @@ def _persons(
     has_anon: np.ndarray,
     user_rank: np.ndarray,
     anon_rank: np.ndarray,
-) -> np.ndarray | None:
-    """Person keys in `Journeys.from_events` order, or None on conflicting identity links.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Person keys in `Journeys.from_events` order, person ids and window links.
 
-    A row with both ids links its anonymous id to the user (the first link in time
-    order wins; rows are in time order already); users sort by id, then anonymous ids
-    that no row links, by id.
+    None on conflicting identity links. A row with both ids links its anonymous id
+    to the user (the first link in time order wins; rows are in time order already);
+    users sort by id, then anonymous ids that no row links, by id.
     """
     anon, user = cut.cols["anon"], cut.user
     links = np.flatnonzero(has_user & has_anon)
@@ -161,15 +209,23 @@ def _persons(
         anons, users = pairs // width, pairs % width
         if (anons[1:] == anons[:-1]).any():
             return None  # linked to several users: from_events warns, and decides by time
-        owner[anons] = user_rank[users]
+        owner[anons] = users
+    rows = np.flatnonzero(~has_user)  # every such row has an anonymous id
+    if len(rows) == 0:  # users only (no masks to apply)
+        return user_rank[user], user.astype(np.int64), owner
     # Below n_users + n_anons, like the codes: int32 halves the bytes the sort moves.
     person = np.empty(len(anon), dtype=np.int32)
+    pid = np.empty(len(anon), dtype=np.int64)
     person[has_user] = user_rank[user[has_user]]
-    rows = np.flatnonzero(~has_user)  # every such row has an anonymous id
+    pid[has_user] = user[has_user]
     if len(rows):
         linked = owner[anon[rows]]
-        person[rows] = np.where(linked >= 0, linked, len(user_rank) + anon_rank[anon[rows]])
-    return person
+        joined = linked >= 0
+        person[rows] = np.where(
+            joined, user_rank[np.maximum(linked, 0)], len(user_rank) + anon_rank[anon[rows]]
+        )
+        pid[rows] = np.where(joined, linked, -1 - anon[rows].astype(np.int64))
+    return person, pid, owner
 
 
 def _channels(cut: Cut, labels: EventLabels, group_by: str) -> tuple[np.ndarray, list[str]] | None:
@@ -184,7 +240,7 @@ def _channels(cut: Cut, labels: EventLabels, group_by: str) -> tuple[np.ndarray,
     else:
         key = cols[group_by] + 1
     touch = ~cut.is_conv
-    distinct, inverse = _distinct(key[touch])
+    distinct, place = _distinct(key, touch)
     if group_by == "source_medium":
         source = _filled(labels.source, distinct // width - 1, "(direct)")
         medium = _filled(labels.medium, distinct % width - 1, "(none)")
@@ -198,20 +254,35 @@ def _channels(cut: Cut, labels: EventLabels, group_by: str) -> tuple[np.ndarray,
     sorted_names = sorted(set(names))
     index = {name: i for i, name in enumerate(sorted_names)}
     rank = np.array([index[name] for name in names], dtype=np.int32)
-    channel = np.full(len(cols), -1, dtype=np.int32)
-    channel[touch] = rank[inverse]
-    return channel, sorted_names
+    return place(rank), sorted_names
 
 
-def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(keys, return_inverse=True)`` for small non-negative keys, without sorting."""
-    if len(keys) == 0 or int(keys.max()) > 4 * len(keys):
-        distinct, inverse = np.unique(keys, return_inverse=True)
-        return distinct, inverse.ravel()
-    present = np.bincount(keys) > 0
-    distinct = np.flatnonzero(present)
-    index = np.cumsum(present) - 1
-    return distinct, index[keys]
+def _distinct(keys: np.ndarray, touch: np.ndarray) -> tuple[np.ndarray, Callable]:
+    """The distinct keys of the touches, sorted, and a map of per-key values onto the rows.
+
+    ``place(values)`` gives every touch the value of its key and every other row -1.
+    Small non-negative keys (the common case) are looked up in tables, without sorting
+    or copying the touches out: conversions take the key one past the largest.
+    """
+    space = int(keys.max(initial=0)) + 1
+    if space > 4 * len(keys) + 64:
+        distinct, inverse = np.unique(keys[touch], return_inverse=True)
+
+        def place_sorted(values: np.ndarray) -> np.ndarray:
+            out = np.full(len(keys), -1, dtype=np.int32)
+            out[touch] = values[inverse.ravel()]
+            return out
+
+        return distinct, place_sorted
+    marked = np.where(touch, keys, space)
+    distinct = np.flatnonzero(np.bincount(marked, minlength=space + 1)[:space])
+
+    def place(values: np.ndarray) -> np.ndarray:
+        table = np.full(space + 1, -1, dtype=np.int32)
+        table[distinct] = values
+        return table[marked]
+
+    return distinct, place
 
 
 def _filled(labels: Labels, codes: np.ndarray, missing: str) -> pa.Array:

@@ -44,6 +44,21 @@ log = logging.getLogger("causality.api.columns")
 MODES = ("live", "test")
 
 
+#: Catch-ups whose new rows a snapshot lists (`Snapshot.deltas`), at most ...
+MAX_DELTAS = 64
+#: ... holding at most this many rows together.
+MAX_DELTA_ROWS = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Delta:
+    """What one catch-up changed: the rows it read, and the anonymous ids it (re)linked."""
+
+    version: int  # the columns' version after the catch-up
+    rows: EventColumns
+    linked: np.ndarray  # codes of anonymous ids whose identity link changed
+
+
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """A consistent view of one mode's events.
@@ -51,6 +66,12 @@ class Snapshot:
     ``parts`` are sorted column sets, a later part holding later primary keys. Every
     code in them and in ``identity`` is below ``n_users`` / ``n_anons``, the sizes of
     the (still growing) dictionaries when the view was taken.
+
+    ``lineage`` is the same object for every snapshot since the columns were last
+    loaded from scratch, whose ``version`` counts catch-ups; ``deltas`` list the
+    latest of those catch-ups (up to `MAX_DELTAS`), so that what is derived from an
+    older snapshot of the same lineage can be updated instead of rebuilt
+    (`causality.api.columns.paths`).
     """
 
     parts: tuple[EventColumns, ...]
@@ -58,6 +79,18 @@ class Snapshot:
     labels: EventLabels
     n_users: int
     n_anons: int
+    lineage: object = None
+    version: int = 0
+    deltas: tuple[Delta, ...] = ()
+
+    def changes_since(self, lineage: object, version: int) -> tuple[Delta, ...] | None:
+        """The catch-ups after ``version`` of ``lineage``; None when they are not all known."""
+        if lineage is None or lineage is not self.lineage or version > self.version:
+            return None
+        changes = tuple(delta for delta in self.deltas if delta.version > version)
+        if len(changes) != self.version - version:
+            return None
+        return changes
 
     def __len__(self) -> int:
         """Number of stored touches and conversions."""
@@ -81,6 +114,9 @@ class ModeColumns:
         self.tail = EventColumns.empty()
         self.identity = np.empty(0, dtype=np.int32)
         self.max_pk = 0
+        self.lineage = object()
+        self.version = 0
+        self.deltas: tuple[Delta, ...] = ()
 
     def __len__(self) -> int:
         """Number of stored touches and conversions held."""
@@ -112,6 +148,9 @@ class ModeColumns:
                 self.labels,
                 n_users=len(self.labels.users),
                 n_anons=len(self.labels.anons),
+                lineage=self.lineage,
+                version=self.version,
+                deltas=self.deltas,
             )
 
     def _rebuild(self, conn: Connection, current: DataVersion) -> None:
@@ -144,13 +183,26 @@ class ModeColumns:
             self.too_large = True
             return
         self.max_pk = fetched.max_pk
+        before = self.identity
         links = fetch_identities(conn, self.mode, self.labels, fetched.linked)
         self._link(*links)  # also sizes `identity` to the new anonymous ids
+        self._record(fetched.columns, before)
         tail = self.tail.merge(fetched.columns)
         if len(tail) * 4 > len(self.base):
             self.base, self.tail = self.base.merge(tail), EventColumns.empty()
         else:
             self.tail = tail
+
+    def _record(self, rows: EventColumns, identity_before: np.ndarray) -> None:
+        """Count a catch-up and keep its changes in the latest `Delta` list."""
+        old = len(identity_before)
+        linked = np.flatnonzero(self.identity[:old] != identity_before)
+        linked = np.concatenate([linked, old + np.flatnonzero(self.identity[old:] >= 0)])
+        self.version += 1
+        deltas = [*self.deltas, Delta(self.version, rows, linked)][-MAX_DELTAS:]
+        while len(deltas) > 1 and sum(len(d.rows) for d in deltas) > MAX_DELTA_ROWS:
+            deltas.pop(0)
+        self.deltas = tuple(deltas)
 
     def _link(self, anons: np.ndarray, users: np.ndarray) -> None:
         """Set identity links (a new array: snapshots hold the old one)."""

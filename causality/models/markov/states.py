@@ -139,10 +139,7 @@ class ChainStructure:
                 np.bincount(self.last_state, conversions[0], minlength=self.n_states)[None],
                 np.bincount(self.last_state, nulls[0], minlength=self.n_states)[None],
             )
-        # One sparse product per replicate: it streams the replicate's weights and the
-        # matrix once, and needs no transposed copy of the batch.
-        transposed = self.incidence.T
-        counts = np.stack([transposed @ row for row in conversions + nulls])
+        counts = self._replicate_counts(conversions, nulls, exact_small=converting is not None)
         n_edges = len(self.edge_from)
         edges, ends = counts[:, :n_edges], counts[:, n_edges:]
         # Each replicate's conversions binned by end state, all replicates in one bincount,
@@ -155,6 +152,34 @@ class ChainStructure:
             key.ravel(), conversions[:, converting].ravel(), minlength=n_batch * self.n_states
         ).reshape(n_batch, self.n_states)
         return edges, to_conversion, ends - to_conversion
+
+    @functools.cached_property
+    def _incidence_t32(self) -> sp.csc_array:
+        """`incidence` transposed, in float32 (its entries are ones)."""
+        return self.incidence.T.astype(np.float32)
+
+    def _replicate_counts(
+        self, conversions: np.ndarray, nulls: np.ndarray, *, exact_small: bool
+    ) -> np.ndarray:
+        """``(conversions + nulls) @ incidence``, shape (n_batch, n_edges + n_states).
+
+        One sparse product for the whole batch: the matrix is read once for all its
+        replicates (one product per replicate read it once each, and reading it was most
+        of the bootstrap's time); each count is summed in the same order either way.
+        With ``exact_small`` (the weights are whole numbers: Poisson resamples) the
+        product runs in float32, half the bytes to stream, and is kept when every count
+        is below 2**24: terms are non-negative, so partial sums only grow and a count
+        below 2**24 was summed without rounding, equal to the float64 sum. Otherwise the
+        batch is summed again in float64.
+        """
+        if exact_small:
+            weights = np.empty((conversions.shape[1], len(conversions)), dtype=np.float32)
+            np.add(conversions.T, nulls.T, out=weights)
+            counts = self._incidence_t32 @ weights
+            if counts.max(initial=0.0) < 2**24:
+                return counts.T.astype(np.float64)
+        weights64 = np.ascontiguousarray((conversions + nulls).T)
+        return (self.incidence.T @ weights64).T
 
 
 def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) -> ChainStructure:

@@ -1,0 +1,85 @@
+"""The Markov bootstrap's batched transition counts are exact.
+
+Replicate transition counts come from one float32 sparse product per batch, kept only
+while every count is below 2**24. That may not change a number: counts equal
+per-replicate float64 products, and bootstrap replicates equal the credit of the same
+Poisson weights drawn all at once, whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import causality as ca
+from causality.journeys import Journeys
+from causality.models import base
+from causality.models.base import PoissonSampler
+from causality.models.markov.states import chain_structure
+
+
+def random_paths(seed: int, n: int = 400, channels: int = 5) -> Journeys:
+    rng = np.random.default_rng(seed)
+    names = [f"c{k}" for k in range(channels)]
+    paths = [" > ".join(rng.choice(names, size=int(rng.integers(1, 7)))) for _ in range(n)]
+    table = pd.DataFrame(
+        {
+            "path": paths,
+            "conversions": rng.poisson(0.6, n),
+            "value": rng.uniform(0, 50, n).round(2),
+            "nulls": rng.poisson(1.5, n),
+        }
+    )
+    table = table[(table["conversions"] + table["nulls"]) > 0]
+    table.loc[table["conversions"] == 0, "value"] = 0.0
+    return Journeys.from_paths(table).by_path()
+
+
+def per_replicate(structure, weights: np.ndarray) -> np.ndarray:
+    """The reference: one float64 product per replicate."""
+    return np.stack([structure.incidence.T @ row for row in weights])
+
+
+def test_batched_counts_equal_per_replicate_products():
+    data = random_paths(1)
+    for order in (1, 2, 3):
+        structure = chain_structure(data, order)
+        rng = np.random.default_rng(order)
+        conv = rng.poisson(data.conversions, size=(7, data.n_records)).astype(np.float64)
+        nulls = rng.poisson(data.nulls, size=(7, data.n_records)).astype(np.float64)
+        expected = per_replicate(structure, conv + nulls)
+        for exact_small in (True, False):
+            counts = structure._replicate_counts(conv, nulls, exact_small=exact_small)
+            assert counts.dtype == np.float64
+            np.testing.assert_array_equal(counts, expected)
+
+
+def test_counts_past_float32_integers_are_summed_in_float64():
+    data = random_paths(2, n=60)
+    structure = chain_structure(data, 1)
+    # 2**24 + 1 is not a float32: summed in float32 it would round to 2**24.
+    nulls = np.zeros((2, data.n_records))
+    nulls[:, 0] = 2**24
+    conv = np.zeros_like(nulls)
+    conv[:, 0] = 1.0
+    counts = structure._replicate_counts(conv, nulls, exact_small=True)
+    np.testing.assert_array_equal(counts, per_replicate(structure, conv + nulls))
+    assert counts.max() == 2**24 + 1
+
+
+def test_bootstrap_replicates_do_not_depend_on_the_batch_size(monkeypatch):
+    data = random_paths(3)
+    model = ca.models.Markov(n_bootstrap=9, seed=5)
+    # Batches of 2 replicates (5 products), against all 9 drawn and credited at once.
+    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 2 * data.n_records)
+    conv_reps, value_reps = model._bootstrap(data)
+    rng = np.random.default_rng(5)
+    null_rng = rng.spawn(1)[0]
+    conv_w = PoissonSampler(data.conversions).draw(rng, 9)
+    null_w = PoissonSampler(data.nulls).draw(null_rng, 9)
+    per_conversion = np.divide(
+        data.value, data.conversions, out=np.zeros_like(data.value), where=data.conversions > 0
+    )
+    conv, value = model._credit(data, conv_w, conv_w * per_conversion, null_w)
+    np.testing.assert_array_equal(conv_reps, conv)
+    np.testing.assert_array_equal(value_reps, value)
