@@ -19,6 +19,31 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+def path_hashes(
+    codes: np.ndarray, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per journey: two independent 64-bit hash sums of its sequence, and its length.
+
+    The sums are over hashed ``(channel, position)`` pairs, so they do not depend on
+    other journeys and can be updated journey by journey (`path_group_ids` groups by
+    them). Arguments as in `path_group_ids`.
+    """
+    lengths = np.diff(offsets)
+    if len(lengths) == 0:
+        empty = np.zeros(0, dtype=np.uint64)
+        return empty, empty, lengths
+    starts = offsets[:-1]
+    position = np.arange(len(codes), dtype=np.int64) - np.repeat(starts, lengths)
+    key = (codes.astype(np.uint64) + np.uint64(1)) | (position.astype(np.uint64) << np.uint64(32))
+    with np.errstate(over="ignore"):
+        hashed = _splitmix64(key)
+        first = np.add.reduceat(hashed, starts)
+        # A second, different function of the same hash: cheaper than mixing twice, and a
+        # collision must then hold for both sums at once.
+        second = np.add.reduceat(hashed * (hashed | np.uint64(1)), starts)
+    return first, second, lengths
+
+
 def path_group_ids(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, int]:
     """Give every journey the id of its distinct channel sequence.
 
@@ -42,18 +67,9 @@ def path_group_ids(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, 
     n_groups : int
         Number of distinct sequences.
     """
-    lengths = np.diff(offsets)
-    if len(lengths) == 0:
+    if len(offsets) < 2:
         return np.zeros(0, dtype=np.int64), 0
-    starts = offsets[:-1]
-    position = np.arange(len(codes), dtype=np.int64) - np.repeat(starts, lengths)
-    key = (codes.astype(np.uint64) + np.uint64(1)) | (position.astype(np.uint64) << np.uint64(32))
-    with np.errstate(over="ignore"):
-        hashed = _splitmix64(key)
-        first = np.add.reduceat(hashed, starts)
-        # A second, different function of the same hash: cheaper than mixing twice, and a
-        # collision must then hold for both sums at once.
-        second = np.add.reduceat(hashed * (hashed | np.uint64(1)), starts)
+    first, second, lengths = path_hashes(codes, offsets)
     # One 64-bit key decides almost always; the second sum and the length only confirm it, and
     # the exact three-key grouping runs only if some first-sum bucket mixes sequences.
     _, ids = np.unique(first, return_inverse=True)

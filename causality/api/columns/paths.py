@@ -27,7 +27,7 @@ from causality.api.columns.journeys import WindowInput, WindowJourneys
 from causality.api.columns.store import Delta
 from causality.journeys import Journeys
 from causality.journeys.coded import Segments, coded_segments
-from causality.journeys.hashing import _splitmix64  # the hash `Journeys.by_path` groups by
+from causality.journeys.hashing import path_hashes  # what `Journeys.by_path` groups by
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class WindowPaths:
         """From scratch: every journey of the window."""
         segments = _segments(source, np.arange(len(source.times)), lookback_days)
         codes, offsets, pid, converts, value, journey = _records(source, segments)
-        first, second, length = _hashes(codes, offsets)
+        first, second, length = path_hashes(codes, offsets)
         paths, ids = _group(first, second, length, codes, offsets)
         assert paths is not None  # exact grouping always succeeds
         path = np.full(len(pid), -1, dtype=np.int64)
@@ -233,22 +233,6 @@ def _records(
     )
 
 
-def _hashes(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per journey, the two hash sums and the length `path_group_ids` groups paths by."""
-    lengths = np.diff(offsets)
-    if len(lengths) == 0:
-        empty = np.zeros(0, dtype=np.uint64)
-        return empty, empty, lengths
-    starts = offsets[:-1]
-    position = np.arange(len(codes), dtype=np.int64) - np.repeat(starts, lengths)
-    key = (codes.astype(np.uint64) + np.uint64(1)) | (position.astype(np.uint64) << np.uint64(32))
-    with np.errstate(over="ignore"):
-        hashed = _splitmix64(key)
-        first = np.add.reduceat(hashed, starts)
-        second = np.add.reduceat(hashed * (hashed | np.uint64(1)), starts)
-    return first, second, lengths
-
-
 def _group(
     first: np.ndarray,
     second: np.ndarray,
@@ -289,7 +273,7 @@ def _merge_paths(
     Returns the merged paths, the kept journeys' and the new journeys' path ids in
     them; None on a hash collision.
     """
-    first, second, length = _hashes(codes, offsets)
+    first, second, length = path_hashes(codes, offsets)
     fresh, fresh_ids = _group(first, second, length, codes, offsets, exact=False)
     if fresh is None:
         return None
