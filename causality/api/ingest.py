@@ -2,7 +2,9 @@
 
 `prepare_batch` checks every item (shape, cross-field rules, clock rules,
 currency) and turns the valid ones into rows; `causality.api.event_store`
-deduplicates and stores them.
+deduplicates and stores them. The batch is screened column-wise first
+(`causality.api.screening`); only the events the screen does not pass are checked
+one by one, and that path alone writes error lists.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from causality.api.channel_groups import derive_channel_groups
 from causality.api.ids import uuid7
 from causality.api.problems import Problem
 from causality.api.schemas import Event
+from causality.api.screening import properties_json, screen_events
 from causality.api.settings import Settings
 from causality.api.timeutil import parse_rfc3339, to_micros
 from causality.api.validation import click_ids as event_click_ids
@@ -23,7 +26,7 @@ from causality.api.validation import (
     conversion_name,
     item_error,
     serialized_size,
-    validate_events,
+    validate_event,
 )
 
 
@@ -159,13 +162,14 @@ def prepare_batch(
             continue
         shaped.append(merge_context(context, raw))
         indexes.append(index)
-    for index, (event, errors) in zip(indexes, validate_events(shaped, indexes), strict=True):
+    screened = screen_events(shaped, sent_at=sent_at, received_us=received_us, settings=settings)
+    for index, event, accepted in zip(indexes, shaped, screened, strict=True):
         item = batch.items[index]
-        if event is None:
-            item.status = "rejected"
-            item.errors = errors
-            continue
-        _accept(item, event, sent_at, received_us, settings)
+        if accepted is None:
+            # Not the common case: the per-item path decides, and lists every error.
+            _check_item(item, event, sent_at, received_us, settings)
+        else:
+            item.event_id, item.row, item.clicks, item.generated_id = accepted
         if item.status != "rejected" and item.generated_id:
             batch.warnings.append(
                 {
@@ -210,6 +214,18 @@ def merge_context(context: dict[str, Any] | None, event: Any) -> Any:
         else:
             merged[key] = value
     return merged
+
+
+def _check_item(
+    item: Item, raw: Any, sent_at: int | None, received_us: int, settings: Settings
+) -> None:
+    """Validate one event on its own; set its errors, or build its row."""
+    event, errors = validate_event(raw, item.index, max_bytes=None)
+    if event is None:
+        item.status = "rejected"
+        item.errors = errors
+        return
+    _accept(item, event, sent_at, received_us, settings)
 
 
 def _accept(
@@ -310,7 +326,10 @@ def _row(
         "channel_group": channel.channel_group if channel else None,
         "rule_set": "client" if channel is not None and channel.channel_group else None,
         "value": float(value) if value is not None else None,
-        "currency": (conversion.currency or settings.currency) if is_conversion else None,
+        # A conversion may come without a conversion object (``name`` stands for its name).
+        "currency": ((conversion and conversion.currency) or settings.currency)
+        if is_conversion
+        else None,
         "order_id": conversion.order_id if conversion is not None else None,
         "offline": bool(conversion.offline) if conversion is not None else False,
         "source_system": conversion.source_system if conversion is not None else None,
@@ -318,17 +337,11 @@ def _row(
         "matched_user_id": None,
         "matched_anonymous_id": None,
         "session_id": None,
-        "properties": _json(event.properties),
+        "properties": properties_json(event.properties),
         "context": None,
         "first_touch": None,
         "import_id": None,
     }
-
-
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def _derive_channel_groups(items: list[Item], settings: Settings) -> None:

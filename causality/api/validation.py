@@ -16,7 +16,6 @@ from pydantic import TypeAdapter, ValidationError
 from causality.api.schemas import Event
 
 _EVENT = TypeAdapter(Event)
-_EVENTS = TypeAdapter(list[Event])
 
 _PYDANTIC_CODES = {
     "missing": "missing_field",
@@ -125,31 +124,6 @@ def validate_event(
         return None, errors
     errors = rule_errors(raw, base)
     return (None if errors else event), errors
-
-
-def validate_events(
-    raws: list[Any], indexes: list[int]
-) -> list[tuple[Event | None, list[dict[str, str]]]]:
-    """`validate_event` for many events: event ``raws[k]`` is number ``indexes[k]``.
-
-    A batch that is valid throughout, the common case, takes one pydantic call;
-    otherwise every event is checked on its own, so the answers are exactly
-    `validate_event`'s.
-    """
-    if all(isinstance(raw, dict) for raw in raws):
-        try:
-            events = _EVENTS.validate_python(raws)
-        except ValidationError:
-            pass
-        else:
-            out: list[tuple[Event | None, list[dict[str, str]]]] = []
-            for raw, index, event in zip(raws, indexes, events, strict=True):
-                errors = rule_errors(raw, f"/events/{index}")
-                out.append((None if errors else event, errors))
-            return out
-    return [
-        validate_event(raw, index, max_bytes=None) for raw, index in zip(raws, indexes, strict=True)
-    ]
 
 
 def click_ids(event: Event) -> dict[str, str]:

@@ -167,6 +167,26 @@ def test_name_may_stand_for_conversion_name(api):
     assert stored(api, "c1", secret)["name"] == "lead"
 
 
+@pytest.mark.parametrize("screen", [True, False], ids=["screened", "per-item"])
+def test_a_conversion_without_a_conversion_object_is_in_the_workspace_currency(
+    api, monkeypatch, screen
+):
+    # Both paths: the per-item one once failed here with a 500 (no conversion object).
+    if not screen:
+        from causality.api import ingest
+
+        monkeypatch.setattr(ingest, "screen_events", lambda events, **_: [None] * len(events))
+    secret = api.key()
+    event = conversion("c1")
+    del event["conversion"]
+    event["name"] = "signup"
+    assert api.post_events(secret, [event]).status_code == 200
+    body = stored(api, "c1", secret)
+    assert body["name"] == "signup"
+    assert body["conversion"]["currency"] == api.services.settings.currency
+    assert body["conversion"]["value"] is None
+
+
 def test_offset_is_kept_and_time_stored_in_utc(api):
     secret = api.key()
     event = touch("e1")
