@@ -44,6 +44,11 @@ class Cells:
     at_risk: np.ndarray
     conversions: np.ndarray
     group: np.ndarray  # per row: its row once path lengths are merged (see `collapse`)
+    #: Sums over the row's person-days of the days left in the data after that day (and of
+    #: their squares): how long a user at risk that day could still convert, for the
+    #: counterfactual's survival term (zero with repeat purchases: no depletion).
+    days_after: np.ndarray
+    days_after_sq: np.ndarray
 
     @property
     def n_rows(self) -> int:
@@ -59,22 +64,29 @@ class Cells:
         ...     response=np.array([[1.0], [1.0], [0.0]]), covariates=np.zeros((3, 0)),
         ...     dow=np.array([2, 2, 3]), path_length=np.array([1, 2, 0]),
         ...     at_risk=np.array([10.0, 5.0, 7.0]), conversions=np.array([1.0, 0.0, 2.0]),
-        ...     group=np.array([0, 0, 1]))
+        ...     group=np.array([0, 0, 1]), days_after=np.array([50.0, 20.0, 7.0]),
+        ...     days_after_sq=np.array([300.0, 90.0, 7.0]))
         >>> merged = cells.collapse()
-        >>> merged.at_risk.tolist(), merged.conversions.tolist()
-        ([15.0, 7.0], [1.0, 2.0])
+        >>> merged.at_risk.tolist(), merged.conversions.tolist(), merged.days_after.tolist()
+        ([15.0, 7.0], [1.0, 2.0], [70.0, 7.0])
         """
         n = int(self.group.max()) + 1 if self.n_rows else 0
         first = np.full(n, -1, dtype=np.int64)
         first[self.group[::-1]] = np.arange(self.n_rows)[::-1]
+
+        def merged(values: np.ndarray) -> np.ndarray:
+            return np.bincount(self.group, weights=values, minlength=n)
+
         return Cells(
             response=self.response[first],
             covariates=self.covariates[first],
             dow=self.dow[first],
             path_length=np.zeros(n, dtype=np.int64),
-            at_risk=np.bincount(self.group, weights=self.at_risk, minlength=n),
-            conversions=np.bincount(self.group, weights=self.conversions, minlength=n),
+            at_risk=merged(self.at_risk),
+            conversions=merged(self.conversions),
             group=np.arange(n),
+            days_after=merged(self.days_after),
+            days_after_sq=merged(self.days_after_sq),
         )
 
 
@@ -93,7 +105,7 @@ def aggregate(
         selected[users] = True
     level_sum = np.zeros((n_channels, N_LEVELS))
     level_count = np.zeros((n_channels, N_LEVELS))
-    keys, at_risk, conversions = [], [], []
+    keys, at_risk, conversions, after, after_sq = [], [], [], [], []
     block = max(1, BLOCK_CELLS // ud.n_days)
     touches = _touches_by_user(ud)
     n_context = len(ud.cell_matrix) * 7 * 2 * (PATH_CAP + 1)
@@ -102,10 +114,12 @@ def aggregate(
         part = _block(ud, decays, touches, bounds, day_mask, selected, n_context)
         if part is None:
             continue
-        key, risk, conv, sums, counts = part
+        key, risk, conv, left, left_sq, sums, counts = part
         keys.append(key)
         at_risk.append(risk)
         conversions.append(conv)
+        after.append(left)
+        after_sq.append(left_sq)
         level_sum += sums
         level_count += counts
     if not keys:
@@ -113,6 +127,8 @@ def aggregate(
     unique, inverse = _group(np.concatenate(keys))
     at_risk_rows = np.bincount(inverse, weights=np.concatenate(at_risk))
     conversion_rows = np.bincount(inverse, weights=np.concatenate(conversions))
+    after_rows = np.bincount(inverse, weights=np.concatenate(after))
+    after_sq_rows = np.bincount(inverse, weights=np.concatenate(after_sq))
     words, context = _split(unique, n_channels, n_context)
     levels = _levels(words, n_channels)
     value = np.divide(level_sum, level_count, out=np.zeros_like(level_sum), where=level_count > 0)
@@ -133,6 +149,8 @@ def aggregate(
         at_risk=at_risk_rows,
         conversions=conversion_rows,
         group=group,
+        days_after=after_rows,
+        days_after_sq=after_sq_rows,
     )
 
 
@@ -144,7 +162,7 @@ def _touches_by_user(ud: UserDays) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _block(ud, decays, touches, bounds, day_mask, selected, n_context):
-    """Row keys, days at risk and conversions of users [lo, hi), and level sums."""
+    """Row keys, days at risk, conversions and days after of users [lo, hi), level sums."""
     lo, hi = bounds
     n_users, n_days, n_channels = hi - lo, ud.n_days, len(ud.channels)
     days = np.arange(n_days)
@@ -192,7 +210,12 @@ def _block(ud, decays, touches, bounds, day_mask, selected, n_context):
     unique, inverse = _group(_encode(words, context, n_context))
     at_risk = np.bincount(inverse).astype(np.float64)
     conversions = np.bincount(inverse, weights=converted)
-    return unique, at_risk, conversions, sums, counts
+    # Without repeat purchases a conversion ends the user's time at risk, so an exposure's
+    # extra conversion may only move one from later in the window (see `counterfactual`).
+    left = np.zeros(len(day)) if ud.repeat_purchases else (n_days - 1 - day).astype(np.float64)
+    after = np.bincount(inverse, weights=left)
+    after_sq = np.bincount(inverse, weights=left * left)
+    return unique, at_risk, conversions, after, after_sq, sums, counts
 
 
 def _n_words(n_channels: int) -> int:
@@ -262,4 +285,6 @@ def _empty(n_channels: int, n_columns: int) -> Cells:
         at_risk=np.zeros(0),
         conversions=np.zeros(0),
         group=np.zeros(0, dtype=np.int64),
+        days_after=np.zeros(0),
+        days_after_sq=np.zeros(0),
     )

@@ -17,10 +17,21 @@ smallest decay within `TOLERANCE` of the best wins. Two passes: the others first
 grid's middle decay, then at their first-pass choices; every channel sees the same
 vector, so the choice does not depend on channel order. A deterministic subsample of at
 most `MAX_USERS` users bounds the cost.
+
+The model is fitted at the chosen decays, but the choice is uncertain, and treating it as
+known made intervals too narrow: on the ``confounded`` simulation (true decays 0.2-0.7,
+5 seeds) 90% intervals covered the truth for 68% of channels, and for 92% when the model
+was given the true decays. The within-person profile therefore also records, for every
+candidate, the converters' conversions attributable to the channel
+(`DecayProfile.attributable`), and `mix_decays` adds the spread of the estimate over the
+candidates, weighted by their profile likelihood and a prior favouring short carryover,
+to the posterior draws (coverage 82%, the ``clean`` simulation's unchanged; see
+`mix_decays` for why the center stays at the chosen decay).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,6 +60,67 @@ MAX_CASES = 4_000
 #: channels and overstated them by ~40%; 3.0 cut WAPE from 19% to 16% there and from 13%
 #: to 9% on ``confounded`` (100k users, seed 0).
 TOLERANCE = 3.0
+_MIX_STREAM = 0x6D6978
+#: Prior on a channel's decay when spreading over the grid: Beta(1, shape) evaluated at the
+#: candidates, favouring short carryover (pymc-marketing's default prior on adstock decay
+#: is Beta(1, 3)). A flat prior gave weight to long decays wherever a channel's decay is
+#: barely identified (a weak or null channel: any decay fits noise equally well).
+DECAY_PRIOR_SHAPE = 3.0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DecayProfile:
+    """Each channel's chosen decay and what every candidate decay scored and implies."""
+
+    grid: np.ndarray  # (G,) candidate decays
+    chosen: np.ndarray  # (C,) decays the model is fitted at
+    scores: np.ndarray  # (C, G) profile log likelihood of every candidate
+    #: (C, G) converters' conversions attributable to each channel at each candidate (its
+    #: effect refitted there), scaled to every converter; None for the population profile.
+    attributable: np.ndarray | None = None
+    #: How many times the scores understate the full data's log likelihood (subsample).
+    scale: float = 1.0
+
+    def weights(self) -> np.ndarray:
+        """(C, G) posterior weights of the candidates (prior: `DECAY_PRIOR_SHAPE`)."""
+        z = self.scores * self.scale + (DECAY_PRIOR_SHAPE - 1.0) * np.log1p(-self.grid)[None, :]
+        w = np.exp(z - z.max(axis=1, keepdims=True))
+        return w / w.sum(axis=1, keepdims=True)
+
+
+def mix_decays(
+    per_channel: np.ndarray, profile: DecayProfile, grid: Sequence[float], *, seed: int | None
+) -> np.ndarray:
+    """Spread per-draw incremental conversions (S, C) over each channel's decay candidates.
+
+    Each draw of channel ``c`` takes a candidate ``j`` with probability
+    ``profile.weights()[c, j]`` and is shifted by what the candidate changes in the
+    converters' attributable conversions, ``attributable[c, j] - attributable[c, chosen]``
+    (additive, so a channel with no effect stays near zero), less the weighted mean of
+    those shifts: the draws gain the between-candidate variance (the law of total
+    variance) around the estimate at the chosen decay. Centering keeps the parsimonious
+    choice's estimate: the uncentered average leans on long decays wherever a channel's
+    decay is barely identified, and true decays of 0 can only be overstated (measured on
+    5 seeds of the ``clean`` simulation: WAPE 13.5% -> 15.7% uncentered, unchanged
+    centered; on ``confounded`` coverage 84% uncentered, 82% centered). Channels'
+    candidates are drawn independently. Without ``attributable`` (population profile)
+    the draws are unchanged.
+    """
+    if profile.attributable is None:
+        return per_channel
+    grid_array = np.asarray(grid, dtype=float)
+    chosen = np.argmin(np.abs(grid_array[None, :] - profile.chosen[:, None]), axis=1)
+    n_channels = len(chosen)
+    shift = profile.attributable - profile.attributable[np.arange(n_channels), chosen][:, None]
+    weights = profile.weights()
+    shift = shift - (weights * shift).sum(axis=1, keepdims=True)
+    cumulative = np.cumsum(weights, axis=1)
+    # A stream of its own: other steps draw from ``default_rng(seed)`` too.
+    rng = np.random.default_rng(None if seed is None else [seed, _MIX_STREAM])
+    u = rng.random((per_channel.shape[0], n_channels))
+    pick = (u[:, :, None] > cumulative[None, :, :]).sum(axis=2)
+    pick = np.minimum(pick, len(grid_array) - 1)
+    return per_channel + shift[np.arange(n_channels)[None, :], pick]
 
 
 def _profile_loglik(n: np.ndarray, y: np.ndarray, g: np.ndarray, group: np.ndarray) -> float:
@@ -85,7 +157,7 @@ def _bounds(n_groups: int) -> list[tuple[float | None, float | None]]:
 
 def choose_decays(
     ud: UserDays, grid: Sequence[float] = DECAY_GRID, *, max_users: int = MAX_USERS
-) -> tuple[np.ndarray, np.ndarray]:
+) -> DecayProfile:
     """Per channel: the chosen decay and the score of every candidate, (C,), (C, G)."""
     step = max(1, int(np.ceil(ud.n_users / max_users)))
     keep_user = np.zeros(ud.n_users, dtype=bool)
@@ -144,18 +216,19 @@ def choose_decays(
     scores = score(pick(scores))
     # Parsimony: the smallest decay whose score is within TOLERANCE of the best (weak
     # channels' scores differ by noise, and a needlessly long decay spreads their effect).
-    return pick(scores), scores
+    return DecayProfile(grid=grid_array, chosen=pick(scores), scores=scores, scale=float(step))
 
 
 def choose_decays_within(
     ud: UserDays, grid: Sequence[float] = DECAY_GRID, *, max_cases: int = MAX_CASES
-) -> tuple[np.ndarray, np.ndarray]:
+) -> DecayProfile:
     """Per channel: the chosen decay and every candidate's score, by within-person profile.
 
     Two passes. Each fits the conditional likelihood with every channel at the current
     decays, then scores each channel's candidates by its own coefficient refitted with the
     others' rate multiplier held fixed (a bounded one-parameter search); the
-    smallest decay within `TOLERANCE` of the best wins, as in `choose_decays`.
+    smallest decay within `TOLERANCE` of the best wins, as in `choose_decays`. The second
+    pass also records each candidate's attributable conversions (see `DecayProfile`).
     """
     cases = sccs.case_days(ud, max_cases=max_cases)
     n_channels = len(ud.channels)
@@ -167,6 +240,7 @@ def choose_decays_within(
     current = np.full(n_channels, reference)
     seen = sccs.observed(cases.start, ud.n_days)
     scores = np.zeros((n_channels, len(grid)))
+    attributable = np.zeros((n_channels, len(grid)))
     for _ in range(2):
         g = np.stack([candidates[float(current[c])][..., c] for c in range(n_channels)], axis=2)
         theta, _, _ = sccs.conditional_fit(g, cases.events, cases.start, cases.dow)
@@ -178,16 +252,25 @@ def choose_decays_within(
             others = total - excess[..., c]
             for j, decay in enumerate(grid):
                 gc = candidates[float(decay)][..., c].astype(np.float64)
-                scores[c, j] = _one_effect_loglik(others, gc, day, cases.events, seen)
+                scores[c, j], b = _one_effect_fit(others, gc, day, cases.events, seen)
+                lift_c = np.expm1(b) * gc
+                attributable[c, j] = float((cases.events * lift_c / (others + lift_c)).sum())
         near = scores >= scores.max(axis=1, keepdims=True) - TOLERANCE
         current = np.array([grid_array[row].min() for row in near])
-    return current, scores
+    scale = ud.converted.sum() / max(len(cases.start), 1)
+    return DecayProfile(
+        grid=grid_array,
+        chosen=current,
+        scores=scores,
+        attributable=attributable * scale,
+        scale=float(scale),
+    )
 
 
-def _one_effect_loglik(
+def _one_effect_fit(
     others: np.ndarray, g: np.ndarray, day: np.ndarray, events: np.ndarray, seen: np.ndarray
-) -> float:
-    """Max over ``b`` of the conditional log likelihood with one channel's effect free.
+) -> tuple[float, float]:
+    """Max conditional log likelihood with one effect free, and the maximising ``b``.
 
     ``eta = log(others + (exp(b) - 1) g) + day``: ``others`` is the rate multiplier of the
     other channels (held fixed), ``events`` counts conversions per case and day, ``seen``
@@ -203,4 +286,4 @@ def _one_effect_loglik(
         return -(loglik - 0.5 * sccs.RIDGE * b * b)
 
     fitted = optimize.minimize_scalar(negative, bounds=EFFECT_BOUNDS, method="bounded")
-    return -float(fitted.fun)
+    return -float(fitted.fun), float(fitted.x)

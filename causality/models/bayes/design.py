@@ -91,6 +91,8 @@ class UserDays:
     dow: np.ndarray  # per day: 0 = Monday
     value_per_conversion: float
     unattributed: float  # conversions with no touch before them (zero exposure state)
+    #: Whether every conversion counts (users stay at risk after buying; no depletion).
+    repeat_purchases: bool = False
 
 
 def user_days(
@@ -164,6 +166,7 @@ def user_days(
         dow=(day0.day_of_week + np.arange(n_days)) % 7,
         value_per_conversion=float(vpc),
         unattributed=journeys.unattributed_conversions if risk_start == "data" else 0.0,
+        repeat_purchases=repeat_purchases,
     )
 
 

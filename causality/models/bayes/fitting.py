@@ -15,7 +15,12 @@ from causality.models.base import result_for
 from causality.models.bayes import build, counterfactual, diagnostics, sampling, sccs
 from causality.models.bayes import lift as lift_module
 from causality.models.bayes.cells import Cells, aggregate
-from causality.models.bayes.decay import choose_decays, choose_decays_within
+from causality.models.bayes.decay import (
+    DecayProfile,
+    choose_decays,
+    choose_decays_within,
+    mix_decays,
+)
 from causality.models.bayes.design import UserDays, user_days, user_frame
 from causality.results import AttributionResult, build_table
 
@@ -38,7 +43,8 @@ def fit_hazard(
         repeat_purchases=model.repeat_purchases,
     )
     within_person = model.unmeasured_confounding == "within_person"
-    decays, scores = choose(model, ud, within_person=within_person)
+    profile = choose(model, ud, within_person=within_person)
+    decays = chosen_decays(model, ud, profile)
     evidence = sccs.evidence(sccs.case_days(ud), decays) if within_person else None
     clock.lap("decays")
     by_path = aggregate(ud, decays)  # split by path length for the predictive checks
@@ -62,6 +68,7 @@ def fit_hazard(
     idata = label(idata, ud)
     draws = counterfactual.Draws.from_posterior(idata.posterior, len(ud.cell_columns))
     per_channel, every = counterfactual.incremental(cells, draws)
+    per_channel, every = average_over_decays(model, profile, per_channel, every)
     clock.lap("counterfactual")
     table, baseline = table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
@@ -73,7 +80,7 @@ def fit_hazard(
         person_days=float(cells.at_risk.sum()),
         approximate=model.method != "nuts",
     )
-    extras = _extras(model, ud, by_path, lift, idata, draws, decays, scores)
+    extras = _extras(model, ud, by_path, lift, idata, draws, decays, profile)
     if evidence is not None:
         extras["confounding"] = confounding_table(ud.channels, draws, evidence)
         diag["n_within_person_conversions"] = evidence.n_conversions
@@ -85,13 +92,33 @@ def fit_hazard(
     )
 
 
-def choose(model: Any, ud: UserDays, *, within_person: bool) -> tuple[np.ndarray, Any]:
-    """Per-channel decays: the model's fixed one, or chosen from its grid (and the scores)."""
+def choose(model: Any, ud: UserDays, *, within_person: bool) -> DecayProfile | None:
+    """Each channel's decay profile over the model's grid; None when one decay is fixed."""
     if model.decay is not None:
-        return np.full(len(ud.channels), float(model.decay)), None
+        return None
     if within_person:
         return choose_decays_within(ud, model.decay_grid)
     return choose_decays(ud, model.decay_grid)
+
+
+def chosen_decays(model: Any, ud: UserDays, profile: DecayProfile | None) -> np.ndarray:
+    """The decays the model is fitted at: the profile's choice or the fixed one."""
+    if profile is None:
+        return np.full(len(ud.channels), float(model.decay))
+    return profile.chosen
+
+
+def average_over_decays(
+    model: Any, profile: DecayProfile | None, per_channel: np.ndarray, every: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-draw incremental conversions averaged over the decay candidates (`mix_decays`).
+
+    What all channels add moves by the channels' summed shift.
+    """
+    if profile is None:
+        return per_channel, every
+    mixed = mix_decays(per_channel, profile, model.decay_grid, seed=model.seed)
+    return mixed, every + (mixed - per_channel).sum(axis=1)
 
 
 def sampler_settings(model: Any, progress: bool | None) -> dict[str, Any]:
@@ -218,16 +245,26 @@ def channel_effects(channels, beta: np.ndarray, decays: np.ndarray, ci_level: fl
     )
 
 
-def decay_scores(channels, scores, grid) -> pd.DataFrame:
-    """Profile log likelihood of every candidate decay, one row per channel."""
-    return pd.DataFrame(
-        scores,
-        index=pd.Index(list(channels), name="channel"),
-        columns=[f"{d:g}" for d in grid],
-    )
+def decay_extras(channels, profile: DecayProfile, grid) -> dict[str, pd.DataFrame]:
+    """Every candidate decay's profile log likelihood and, where used, its weight.
+
+    One row per channel, one column per candidate.
+    """
+
+    def frame(values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(
+            values,
+            index=pd.Index(list(channels), name="channel"),
+            columns=[f"{d:g}" for d in grid],
+        )
+
+    out = {"decay_scores": frame(profile.scores)}
+    if profile.attributable is not None:
+        out["decay_weights"] = frame(profile.weights())
+    return out
 
 
-def _extras(model, ud, cells, lift, idata, draws, decays, scores) -> dict[str, Any]:
+def _extras(model, ud, cells, lift, idata, draws, decays, profile) -> dict[str, Any]:
     step = max(1, draws.n // N_PPC_DRAWS)
     thin = draws.take(slice(None, None, step))
     expected = counterfactual.expected_conversions(cells, thin)
@@ -241,8 +278,8 @@ def _extras(model, ud, cells, lift, idata, draws, decays, scores) -> dict[str, A
         "channel_effects": channel_effects(ud.channels, draws.beta, decays, model.ci_level),
         **checks,
     }
-    if scores is not None:
-        extras["decay_scores"] = decay_scores(ud.channels, scores, model.decay_grid)
+    if profile is not None:
+        extras.update(decay_extras(ud.channels, profile, model.decay_grid))
     if lift is not None and "lift_implied" in idata.posterior:
         implied = np.asarray(idata.posterior["lift_implied"].values)
         median, bounds = interval(implied.reshape(-1, implied.shape[-1]), model.ci_level)

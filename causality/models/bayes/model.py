@@ -33,14 +33,15 @@ class BayesianIncrementality:
     ``1 + sum_c (exp(beta_c) - 1) g_c``: every channel's adstocked, saturating exposure
     *up to that day* adds its excess relative rate (``exp(beta_c)`` is the relative rate on
     a day with one fresh exposure; see `causality.models.bayes.link`). Person-days are
-    aggregated into unique rows of sufficient statistics (Poisson likelihood). Each
-    channel's decay is chosen from a small grid by profile likelihood. Channel effects are
-    partially pooled (``beta_c ~ Normal(0, tau^2)`` with a shared scale), so a channel with
-    no effect gets an interval around 0. By default each channel's population comparison
-    sees its effect plus a confounding
-    bias, and the converters' within-person evidence anchors the effect (see
-    ``unmeasured_confounding``), so exposure that follows unobserved purchase intent
-    widens intervals instead of inflating estimates.
+    aggregated into unique rows of sufficient statistics (Poisson likelihood). Each channel's decay
+    is chosen from a small grid by profile likelihood, and (with the within-person profile) the
+    estimate's spread over the grid's candidates is added to its interval
+    (``extras["decay_weights"]``; see `causality.models.bayes.decay`). Channel effects are partially
+    pooled (``beta_c ~ Normal(0, tau^2)`` with a shared scale), so a channel with no effect gets an
+    interval around 0. By default each channel's population comparison sees its effect plus a
+    confounding bias, and the converters' within-person evidence anchors the effect (see
+    ``unmeasured_confounding``), so exposure that follows unobserved purchase intent widens
+    intervals instead of inflating estimates.
 
     Parameters
     ----------
@@ -111,9 +112,13 @@ class BayesianIncrementality:
     lost had every exposure of the channel not happened, other channels' exposures held as
     observed. It is computed per posterior draw through the hazards (see
     `causality.models.bayes.counterfactual`), and reported as the posterior median with an
-    equal-tailed interval. Value is conversions times the mean value per attributed
-    conversion (value is scaled, not modelled). The baseline is every conversion,
-    unattributed ones included, minus what all channels together add.
+    equal-tailed interval. Without repeat purchases a conversion caused on one day is lost only if
+    the user would not have bought later in the window anyway; the counterfactual weights each day's
+    excess by the user's survival to the window's end without the channel (from their row's rate:
+    heterogeneity of intent within a row is not seen, so channels that reach high-intent users stay
+    a few per cent overstated). Value is conversions times the mean value per attributed conversion
+    (value is scaled, not modelled). The baseline is every conversion, unattributed ones included,
+    minus what all channels together add.
 
     Build journeys with ``lookback=None``: journeys drop touches outside their lookback,
     and the model rebuilds each user's touch history from their journeys. Users with no

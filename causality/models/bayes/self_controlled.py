@@ -13,9 +13,11 @@ from causality.models.bayes import build, diagnostics, sampling, sccs
 from causality.models.bayes.design import user_days
 from causality.models.bayes.fitting import (
     Clock,
+    average_over_decays,
     channel_effects,
     choose,
-    decay_scores,
+    chosen_decays,
+    decay_extras,
     label,
     sampler_settings,
     table_and_baseline,
@@ -34,7 +36,8 @@ def fit_self_controlled(
     """
     clock = Clock()
     ud = user_days(journeys, (), risk_start="data", repeat_purchases=model.repeat_purchases)
-    decays, scores = choose(model, ud, within_person=True)
+    profile = choose(model, ud, within_person=True)
+    decays = chosen_decays(model, ud, profile)
     evidence = sccs.evidence(sccs.case_days(ud), decays)
     data = {
         "within_mean": evidence.mean,
@@ -53,6 +56,7 @@ def fit_self_controlled(
     beta = np.asarray(idata.posterior["beta"].values, dtype=float)
     beta = beta.reshape(-1, beta.shape[-1])
     per_channel, every = sccs.attributable(evidence, beta, seed=model.seed)
+    per_channel, every = average_over_decays(model, profile, per_channel, every)
     table, baseline = table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
     diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")
@@ -68,8 +72,8 @@ def fit_self_controlled(
         "channel_effects": channel_effects(ud.channels, beta, decays, model.ci_level),
         "exposure_reaction": sccs.exposure_reaction(ud),
     }
-    if scores is not None:
-        extras["decay_scores"] = decay_scores(ud.channels, scores, model.decay_grid)
+    if profile is not None:
+        extras.update(decay_extras(ud.channels, profile, model.decay_grid))
     clock.lap("counterfactual")
     diag["seconds"] = clock.laps
     return result_for(

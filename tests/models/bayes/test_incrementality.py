@@ -69,6 +69,13 @@ def test_result_has_baseline_diagnostics_and_checks(small_result, small_journeys
     np.testing.assert_allclose(
         r.table["share"], r.table["conversions"] / r.total_conversions, rtol=1e-12
     )
+    # The decay candidates' weights: one row per channel over the grid, summing to 1, and
+    # the chosen decay among the candidates with weight.
+    weights = r.extras["decay_weights"]
+    assert list(weights.columns) == [f"{d:g}" for d in r.params["decay_grid"]]
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    chosen = r.extras["channel_effects"]["decay"].map(lambda d: f"{d:g}")
+    assert all(weights.loc[c, chosen[c]] > 0 for c in weights.index)
 
 
 def test_placebo_interval_contains_zero(small_result):

@@ -10,6 +10,7 @@ import pytest
 from causality.errors import ConfigurationError
 from causality.models.bayes import counterfactual, sccs
 from causality.models.bayes.cells import Cells, aggregate
+from causality.models.bayes.decay import DecayProfile, mix_decays
 from causality.models.bayes.design import UserDays, adstock
 from causality.models.bayes.lift import normalise_lift_tests, population_users
 
@@ -142,6 +143,9 @@ def test_incremental_matches_the_rates_difference_row_by_row():
         at_risk=rng.integers(1, 500, n_rows).astype(float),
         conversions=np.zeros(n_rows),
         group=np.arange(n_rows),
+        # No days after (as with repeat purchases): the first-order sum is the estimand.
+        days_after=np.zeros(n_rows),
+        days_after_sq=np.zeros(n_rows),
     )
     draws = counterfactual.Draws(
         intercept=rng.normal(-6, 0.1, n_draws),
@@ -167,6 +171,73 @@ def test_incremental_matches_the_rates_difference_row_by_row():
     np.testing.assert_allclose(
         counterfactual.expected_conversions(rows, draws), rate * rows.at_risk, rtol=1e-10
     )
+
+
+def test_incremental_is_the_difference_of_window_probabilities():
+    # N users at risk from day 0 of T, exposed every day (g = 1) with lift L on a base
+    # daily hazard b: P(buy in the window) is 1 - (1 - b (1 + L))^T with the channel and
+    # 1 - (1 - b)^T without. Expected person-days at risk on day t: N (1 - b (1 + L))^t.
+    n_users, n_days, b, lift = 10_000.0, 60, 0.01, 1.0
+    day = np.arange(n_days)
+    at_risk = n_users * (1 - b * (1 + lift)) ** day
+    left = n_days - 1.0 - day
+    rows = Cells(
+        response=np.ones((n_days, 1)),
+        covariates=np.zeros((n_days, 0)),
+        dow=day % 7,
+        path_length=np.zeros(n_days, dtype=int),
+        at_risk=at_risk,
+        conversions=np.zeros(n_days),
+        group=day,
+        days_after=at_risk * left,
+        days_after_sq=at_risk * left**2,
+    )
+    draws = counterfactual.Draws(
+        intercept=np.array([np.log(b)]),
+        gamma=np.zeros((1, 0)),
+        dow=np.zeros((1, 7)),
+        beta=np.array([[np.log1p(lift)]]),
+        bias=np.zeros((1, 1)),
+    )
+    exact = n_users * ((1 - b) ** n_days - (1 - b * (1 + lift)) ** n_days)
+    per_channel, every = counterfactual.incremental(rows, draws)
+    assert per_channel[0, 0] == pytest.approx(exact, rel=0.01)
+    assert every[0] == pytest.approx(exact, rel=0.01)
+    # Without the survival term the sum overstates it by the window's purchase probability.
+    first_order = b * lift * at_risk.sum()
+    assert first_order > 1.2 * exact
+
+
+def test_decay_weights_combine_the_profile_with_the_short_carryover_prior():
+    grid = np.array([0.0, 0.5])
+    profile = DecayProfile(grid=grid, chosen=np.array([0.0]), scores=np.zeros((1, 2)))
+    # Equal likelihood: the Beta(1, 3) prior's (1 - d)^2 decides, 1 : 0.25.
+    np.testing.assert_allclose(profile.weights(), [[0.8, 0.2]])
+    scores = np.array([[0.0, np.log(4.0)]])  # the data favour 0.5 four to one: even
+    np.testing.assert_allclose(DecayProfile(grid, np.array([0.0]), scores).weights(), [[0.5, 0.5]])
+
+
+def test_mixing_decays_adds_the_between_candidate_variance_around_the_estimate():
+    grid = np.array([0.0, 0.5, 0.7])
+    scores = np.array([[0.0, np.log(4.0), -50.0], [0.0, -50.0, -50.0]])
+    profile = DecayProfile(
+        grid=grid,
+        chosen=np.array([0.0, 0.0]),
+        scores=scores,
+        attributable=np.array([[100.0, 140.0, 500.0], [30.0, 60.0, 90.0]]),
+    )
+    draws = np.full((20_000, 2), 100.0)
+    mixed = mix_decays(draws, profile, grid, seed=0)
+    # Channel 0: candidates 0 and 0.5 equally likely, shifts 0 and +40 centred on their
+    # mean: the draws become 100 -+ 20, each half the time (mean 100, SD 20).
+    assert set(np.unique(mixed[:, 0])) == {80.0, 120.0}
+    assert (mixed[:, 0] == 80.0).mean() == pytest.approx(0.5, abs=0.02)  # 5 SE
+    assert mixed[:, 0].std() == pytest.approx(20.0, rel=0.01)
+    # Channel 1: all weight on the chosen decay: unchanged.
+    np.testing.assert_allclose(mixed[:, 1], 100.0)
+    np.testing.assert_array_equal(mix_decays(draws, profile, grid, seed=0), mixed)
+    # The population profile carries no attributable conversions: nothing to spread.
+    assert mix_decays(draws, DecayProfile(grid, profile.chosen, scores), grid, seed=0) is draws
 
 
 def test_population_filter_selects_users_by_attribute():
