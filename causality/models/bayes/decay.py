@@ -89,9 +89,7 @@ class DecayProfile:
         return w / w.sum(axis=1, keepdims=True)
 
 
-def mix_decays(
-    per_channel: np.ndarray, profile: DecayProfile, grid: Sequence[float], *, seed: int | None
-) -> np.ndarray:
+def mix_decays(per_channel: np.ndarray, profile: DecayProfile, *, seed: int | None) -> np.ndarray:
     """Spread per-draw incremental conversions (S, C) over each channel's decay candidates.
 
     Each draw of channel ``c`` takes a candidate ``j`` with probability
@@ -109,7 +107,7 @@ def mix_decays(
     """
     if profile.attributable is None:
         return per_channel
-    grid_array = np.asarray(grid, dtype=float)
+    grid_array = profile.grid
     chosen = np.argmin(np.abs(grid_array[None, :] - profile.chosen[:, None]), axis=1)
     n_channels = len(chosen)
     shift = profile.attributable - profile.attributable[np.arange(n_channels), chosen][:, None]

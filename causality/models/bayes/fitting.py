@@ -68,7 +68,7 @@ def fit_hazard(
     idata = label(idata, ud)
     draws = counterfactual.Draws.from_posterior(idata.posterior, len(ud.cell_columns))
     per_channel, every = counterfactual.incremental(cells, draws)
-    per_channel, every = average_over_decays(model, profile, per_channel, every)
+    per_channel, every = spread_over_decays(model, profile, per_channel, every)
     clock.lap("counterfactual")
     table, baseline = table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
@@ -108,16 +108,16 @@ def chosen_decays(model: Any, ud: UserDays, profile: DecayProfile | None) -> np.
     return profile.chosen
 
 
-def average_over_decays(
+def spread_over_decays(
     model: Any, profile: DecayProfile | None, per_channel: np.ndarray, every: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-draw incremental conversions averaged over the decay candidates (`mix_decays`).
+    """Per-draw incremental conversions spread over the decay candidates (`mix_decays`).
 
     What all channels add moves by the channels' summed shift.
     """
     if profile is None:
         return per_channel, every
-    mixed = mix_decays(per_channel, profile, model.decay_grid, seed=model.seed)
+    mixed = mix_decays(per_channel, profile, seed=model.seed)
     return mixed, every + (mixed - per_channel).sum(axis=1)
 
 

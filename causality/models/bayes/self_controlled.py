@@ -13,13 +13,13 @@ from causality.models.bayes import build, diagnostics, sampling, sccs
 from causality.models.bayes.design import user_days
 from causality.models.bayes.fitting import (
     Clock,
-    average_over_decays,
     channel_effects,
     choose,
     chosen_decays,
     decay_extras,
     label,
     sampler_settings,
+    spread_over_decays,
     table_and_baseline,
 )
 from causality.results import AttributionResult
@@ -56,7 +56,7 @@ def fit_self_controlled(
     beta = np.asarray(idata.posterior["beta"].values, dtype=float)
     beta = beta.reshape(-1, beta.shape[-1])
     per_channel, every = sccs.attributable(evidence, beta, seed=model.seed)
-    per_channel, every = average_over_decays(model, profile, per_channel, every)
+    per_channel, every = spread_over_decays(model, profile, per_channel, every)
     table, baseline = table_and_baseline(model, journeys, ud, per_channel, every)
     diag = diagnostics.convergence(idata)
     diagnostics.warn_if_poor(diag, approximate=model.method != "nuts")

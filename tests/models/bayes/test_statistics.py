@@ -227,7 +227,7 @@ def test_mixing_decays_adds_the_between_candidate_variance_around_the_estimate()
         attributable=np.array([[100.0, 140.0, 500.0], [30.0, 60.0, 90.0]]),
     )
     draws = np.full((20_000, 2), 100.0)
-    mixed = mix_decays(draws, profile, grid, seed=0)
+    mixed = mix_decays(draws, profile, seed=0)
     # Channel 0: candidates 0 and 0.5 equally likely, shifts 0 and +40 centred on their
     # mean: the draws become 100 -+ 20, each half the time (mean 100, SD 20).
     assert set(np.unique(mixed[:, 0])) == {80.0, 120.0}
@@ -235,9 +235,9 @@ def test_mixing_decays_adds_the_between_candidate_variance_around_the_estimate()
     assert mixed[:, 0].std() == pytest.approx(20.0, rel=0.01)
     # Channel 1: all weight on the chosen decay: unchanged.
     np.testing.assert_allclose(mixed[:, 1], 100.0)
-    np.testing.assert_array_equal(mix_decays(draws, profile, grid, seed=0), mixed)
+    np.testing.assert_array_equal(mix_decays(draws, profile, seed=0), mixed)
     # The population profile carries no attributable conversions: nothing to spread.
-    assert mix_decays(draws, DecayProfile(grid, profile.chosen, scores), grid, seed=0) is draws
+    assert mix_decays(draws, DecayProfile(grid, profile.chosen, scores), seed=0) is draws
 
 
 def test_population_filter_selects_users_by_attribute():
