@@ -68,6 +68,9 @@ class AttributionModel:
     path_level: ClassVar[bool] = True
     #: Whether the estimator reads non-converting journeys.
     uses_nulls: ClassVar[bool] = False
+    #: Bootstrap batches hold this many times `BOOTSTRAP_BATCH_CELLS` (in float64 terms):
+    #: for an estimator whose cost per batch is mostly fixed and whose cells are cheap.
+    bootstrap_batch_scale: ClassVar[int] = 1
 
     ci_level: float = 0.9
     n_bootstrap: int = 200
@@ -207,20 +210,49 @@ class AttributionModel:
         value_per_conversion = np.divide(
             data.value, conversions, out=np.zeros_like(data.value), where=conversions > 0
         )
-        batch = max(1, BOOTSTRAP_BATCH_CELLS // max(1, data.n_records))
+        dtype = self._replicate_dtype(data)
+        # Narrower cells cost less memory, so more of them fit in one batch.
+        cells = BOOTSTRAP_BATCH_CELLS * self.bootstrap_batch_scale * (8 // np.dtype(dtype).itemsize)
+        batch = max(1, cells // max(1, data.n_records))
         conv_sampler = PoissonSampler(conversions)
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
         conv_parts, value_parts = [], []
         with progress_bar(self.n_bootstrap, f"{self.name} bootstrap", self.progress) as bar:
             for start in range(0, self.n_bootstrap, batch):
                 size = min(batch, self.n_bootstrap - start)
-                conv_w = conv_sampler.draw(rng, size)
-                null_w = null_sampler.draw(null_rng, size) if null_sampler is not None else None
-                conv, value = self._credit(data, conv_w, conv_w * value_per_conversion, null_w)
+                conv_w = conv_sampler.draw(rng, size, dtype=dtype)
+                null_w = (
+                    null_sampler.draw(null_rng, size, dtype=dtype)
+                    if null_sampler is not None
+                    else None
+                )
+                conv, value = self._credit_replicates(data, conv_w, value_per_conversion, null_w)
                 conv_parts.append(conv)
                 value_parts.append(value)
                 bar.update(size)
         return np.concatenate(conv_parts), np.concatenate(value_parts)
+
+    def _replicate_dtype(self, data: Journeys) -> type[np.floating]:
+        """The float type replicate counts are drawn in: float64 unless the model opts out.
+
+        A model whose estimator keeps whole-number counts exact in float32 (every draw
+        below 2**24) may return ``np.float32`` to halve the memory its batches stream.
+        """
+        return np.float64
+
+    def _credit_replicates(
+        self,
+        data: Journeys,
+        conversions: np.ndarray,
+        value_per_conversion: np.ndarray,
+        nulls: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Channel credit of a batch of bootstrap replicates (see `_credit`).
+
+        Value moves with conversions at each record's mean value per conversion. A model
+        overrides this to credit replicates without the (n_batch, n_records) value array.
+        """
+        return self._credit(data, conversions, conversions * value_per_conversion, nulls)
 
     def _credit(
         self,
@@ -316,6 +348,9 @@ class PoissonSampler:
     #: Buckets per table: 2**16, so a bucket straddles a CDF step with probability ~1e-4
     #: (fixed: a bucket is a 16-bit lane of a random word).
     GUIDE_BITS = 16
+    #: Rates up to this may be drawn as float32: a Poisson(2**20) draw reaches 2**24,
+    #: where float32 starts rounding whole numbers, only as a 15,000-sigma event.
+    FLOAT32_MAX_RATE = float(2**20)
     #: Cells drawn per step (a cache-sized chunk of a row).
     CHUNK = 1 << 16
     # A table entry at or above this flags a bucket straddling a step; the entry minus
@@ -381,13 +416,19 @@ class PoissonSampler:
             raise AssertionError("Poisson guide table overflow: lower MAX_TABLE_RATE")
         return table.astype(np.uint8)
 
-    def draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """One batch of ``size`` replicates."""
+    def draw(
+        self, rng: np.random.Generator, size: int, dtype: type[np.floating] = np.float64
+    ) -> np.ndarray:
+        """One batch of ``size`` replicates, as ``dtype`` (the same draws whatever it is).
+
+        ``float32`` holds every draw exactly only while draws stay below 2**24; callers
+        choose it only for rates up to `FLOAT32_MAX_RATE`.
+        """
         n = len(self.counts)
         if len(self.rates) > self.MAX_TABLES:
-            return rng.poisson(self.counts, size=(size, n)).astype(np.float64)
+            return rng.poisson(self.counts, size=(size, n)).astype(dtype)
         sparse = self.cells is not None
-        drawn = np.zeros((size, n)) if sparse else np.empty((size, n))
+        drawn = np.zeros((size, n), dtype=dtype) if sparse else np.empty((size, n), dtype=dtype)
         n_drawn = len(self.cells) if sparse else n
         lanes = 64 // self.GUIDE_BITS  # buckets per 64-bit random word
         for row in drawn:

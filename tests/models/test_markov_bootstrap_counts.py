@@ -67,19 +67,58 @@ def test_counts_past_float32_integers_are_summed_in_float64():
     assert counts.max() == 2**24 + 1
 
 
-def test_bootstrap_replicates_do_not_depend_on_the_batch_size(monkeypatch):
-    data = random_paths(3)
-    model = ca.models.Markov(n_bootstrap=9, seed=5)
-    # Batches of 2 replicates (5 products), against all 9 drawn and credited at once.
-    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 2 * data.n_records)
-    conv_reps, value_reps = model._bootstrap(data)
-    rng = np.random.default_rng(5)
+def _replicates_drawn_at_once(model, data: Journeys, n: int):
+    """The model's credit of n Poisson replicates drawn in float64 in one batch."""
+    rng = np.random.default_rng(model.seed)
     null_rng = rng.spawn(1)[0]
-    conv_w = PoissonSampler(data.conversions).draw(rng, 9)
-    null_w = PoissonSampler(data.nulls).draw(null_rng, 9)
+    conv_w = PoissonSampler(data.conversions).draw(rng, n)
+    null_w = PoissonSampler(data.nulls).draw(null_rng, n)
     per_conversion = np.divide(
         data.value, data.conversions, out=np.zeros_like(data.value), where=data.conversions > 0
     )
-    conv, value = model._credit(data, conv_w, conv_w * per_conversion, null_w)
+    return model._credit(data, conv_w, conv_w * per_conversion, null_w)
+
+
+def test_bootstrap_replicates_do_not_depend_on_the_batch_size(monkeypatch):
+    data = random_paths(3)
+    model = ca.models.Markov(n_bootstrap=9, seed=5)
+    # Markov draws replicates in float32, two cells per float64 cell of the budget, and
+    # doubles its budget: batches of 2 replicates (5 products), against all 9 drawn in
+    # float64 at once.
+    assert model._replicate_dtype(data) is np.float32
+    assert model.bootstrap_batch_scale == 2
+    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", data.n_records // 2)
+    conv_reps, value_reps = model._bootstrap(data)
+    conv, value = _replicates_drawn_at_once(model, data, 9)
     np.testing.assert_array_equal(conv_reps, conv)
-    np.testing.assert_array_equal(value_reps, value)
+    # Value totals are one dot product over converting records instead of a sum over
+    # every record: the same terms, summed in another order.
+    np.testing.assert_allclose(value_reps, value, rtol=1e-12)
+
+
+def test_counts_too_large_for_float32_draws_are_drawn_in_float64():
+    data = random_paths(4)
+    big = Journeys(
+        channels=data.channels,
+        codes=data.codes,
+        offsets=data.offsets,
+        conversions=data.conversions,
+        value=data.value,
+        nulls=np.where(np.arange(data.n_records) == 0, 2.0**21, data.nulls),
+    )
+    model = ca.models.Markov(n_bootstrap=6, seed=2)
+    assert model._replicate_dtype(data) is np.float32
+    assert model._replicate_dtype(big) is np.float64
+    assert ca.models.Markov(allocation="journey")._replicate_dtype(data) is np.float64
+    conv_reps, value_reps = model._bootstrap(big)
+    conv, value = _replicates_drawn_at_once(model, big, 6)
+    np.testing.assert_array_equal(conv_reps, conv)
+    np.testing.assert_allclose(value_reps, value, rtol=1e-12)
+
+
+def test_float32_draws_are_the_float64_draws():
+    counts = np.array([0.0, 1.0, 1.0, 3.0, 0.5, 64.0, 65.0, 2e4, 1.0, 0.0])
+    wide = PoissonSampler(counts).draw(np.random.default_rng(8), 50)
+    narrow = PoissonSampler(counts).draw(np.random.default_rng(8), 50, dtype=np.float32)
+    assert narrow.dtype == np.float32
+    np.testing.assert_array_equal(narrow, wide)

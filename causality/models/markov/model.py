@@ -10,7 +10,7 @@ import pandas as pd
 
 from causality.errors import ConfigurationError
 from causality.journeys import Journeys
-from causality.models.base import AttributionModel
+from causality.models.base import AttributionModel, PoissonSampler
 from causality.models.markov.chain import (
     conversion_probabilities,
     transition_probabilities,
@@ -168,6 +168,32 @@ class Markov(AttributionModel):
             ("markov_effects", self.order, self.collapse_repeats),
             lambda: self.removal_effects(data, data.conversions[None], data.nulls[None]),
         )
+
+    # Each batch streams the whole incidence matrix once (`ChainStructure.
+    # transition_counts`): measured on 1.5M paths, batches of 10 replicates took 12%
+    # less time than batches of 5; 20 saved ~2% more for twice the memory.
+    bootstrap_batch_scale = 2
+
+    def _replicate_dtype(self, data: Journeys) -> type[np.floating]:
+        # Total allocation reads counts only through sums, which stay exact in float32
+        # products (`ChainStructure.transition_counts`); per-journey allocation divides.
+        largest = max(data.conversions.max(initial=0.0), data.nulls.max(initial=0.0))
+        if self.allocation == "total" and largest <= PoissonSampler.FLOAT32_MAX_RATE:
+            return np.float32
+        return np.float64
+
+    def _credit_replicates(self, data, conversions, value_per_conversion, nulls):
+        if self.allocation != "total":
+            return super()._credit_replicates(data, conversions, value_per_conversion, nulls)
+        converting = data.cached("converting", lambda: np.flatnonzero(data.conversions > 0))
+        effects = self._effects(data, conversions, nulls, converting)
+        total = effects.sum(axis=1, keepdims=True)
+        share = np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
+        # Totals in float64 from the converting records alone: no (n_batch, n_records)
+        # value array, and whole-number sums stay exact.
+        drawn = conversions[:, converting].astype(np.float64)
+        value = drawn @ value_per_conversion[converting]
+        return drawn.sum(axis=1)[:, None] * share, value[:, None] * share
 
     def _credit(self, data, conversions, value, nulls):
         if _is_observed(data, conversions, nulls):

@@ -146,11 +146,13 @@ class ChainStructure:
         # over the records that convert (few, in most path tables).
         if converting is None:
             converting = np.flatnonzero(conversions.any(axis=0))
-        n_batch = len(conversions)
-        key = np.arange(n_batch)[:, None] * self.n_states + self.last_state[converting]
-        to_conversion = np.bincount(
-            key.ravel(), conversions[:, converting].ravel(), minlength=n_batch * self.n_states
-        ).reshape(n_batch, self.n_states)
+        ends_of_converting = self.last_state[converting]
+        to_conversion = np.stack(
+            [
+                np.bincount(ends_of_converting, row[converting], minlength=self.n_states)
+                for row in conversions
+            ]
+        )
         return edges, to_conversion, ends - to_conversion
 
     @functools.cached_property
@@ -178,7 +180,7 @@ class ChainStructure:
             counts = self._incidence_t32 @ weights
             if counts.max(initial=0.0) < 2**24:
                 return counts.T.astype(np.float64)
-        weights64 = np.ascontiguousarray((conversions + nulls).T)
+        weights64 = np.add(conversions.T, nulls.T, dtype=np.float64, order="C")
         return (self.incidence.T @ weights64).T
 
 
