@@ -8,10 +8,13 @@ journey counts to channel credit, vectorised over the batch. Everything else
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,6 +51,13 @@ class AttributionModel:
         shows one only in a terminal or notebook (and never with
         ``CAUSALITY_PROGRESS=0``). A display setting: it changes no estimate and is
         not among the result's ``params``.
+    n_jobs : int or None, default None
+        Threads that compute bootstrap replicates; ``None`` uses every CPU this process
+        may run on. Every replicate has a random stream of its own, so the result is the
+        same for any ``n_jobs`` (and any batch size). Like ``progress``, an execution
+        setting, not among the result's ``params``. Models whose estimator is not marked
+        thread-safe (``parallel_replicates = False``, the default for plug-ins) run their
+        replicates in the calling thread.
 
     Notes
     -----
@@ -68,6 +78,9 @@ class AttributionModel:
     path_level: ClassVar[bool] = True
     #: Whether the estimator reads non-converting journeys.
     uses_nulls: ClassVar[bool] = False
+    #: Whether `_credit_replicates` may run in several threads at once (it reads only
+    #: its arguments and the journeys' cache, and releases the GIL in numpy/scipy).
+    parallel_replicates: ClassVar[bool] = False
     #: Bootstrap batches hold this many times `BOOTSTRAP_BATCH_CELLS` (in float64 terms):
     #: for an estimator whose cost per batch is mostly fixed and whose cells are cheap.
     bootstrap_batch_scale: ClassVar[int] = 1
@@ -78,11 +91,16 @@ class AttributionModel:
     progress: bool | None = dataclasses.field(
         default=None, compare=False, metadata={"display_only": True}
     )
+    n_jobs: int | None = dataclasses.field(
+        default=None, compare=False, metadata={"display_only": True}
+    )
 
     def __post_init__(self) -> None:
         check_probability_level("ci_level", self.ci_level)
         check_count("n_bootstrap", self.n_bootstrap, minimum=0)
         check_seed(self.seed)
+        if self.n_jobs is not None:
+            check_count("n_jobs", self.n_jobs, minimum=1)
         self._validate()
 
     def _validate(self) -> None:
@@ -202,34 +220,38 @@ class AttributionModel:
         return data
 
     def _bootstrap(self, data: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng(self.seed)
-        # Non-converting journeys get a stream of their own, so that each stream runs
-        # replicate after replicate and batch sizes never change the draws.
-        null_rng = rng.spawn(1)[0]
         conversions, nulls = data.conversions, data.nulls
         value_per_conversion = np.divide(
             data.value, conversions, out=np.zeros_like(data.value), where=conversions > 0
         )
         dtype = self._replicate_dtype(data)
-        # Narrower cells cost less memory, so more of them fit in one batch.
+        workers = bootstrap_workers(self.n_jobs) if self.parallel_replicates else 1
+        # Narrower cells cost less memory, so more of them fit in one batch; the budget
+        # is shared by the batches that run at once.
         cells = BOOTSTRAP_BATCH_CELLS * self.bootstrap_batch_scale * (8 // np.dtype(dtype).itemsize)
-        batch = max(1, cells // max(1, data.n_records))
+        batch = max(1, cells // (max(1, data.n_records) * workers))
         conv_sampler = PoissonSampler(conversions)
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
-        conv_parts, value_parts = [], []
+        streams = replicate_streams(self.seed, self.n_bootstrap)
+
+        def replicates(start: int) -> tuple[np.ndarray, np.ndarray]:
+            rngs = streams[start : start + batch]
+            conv_w = conv_sampler.draw_rows(rngs, dtype)
+            null_w = null_sampler.draw_rows(rngs, dtype) if null_sampler is not None else None
+            return self._credit_replicates(data, conv_w, value_per_conversion, null_w)
+
+        starts = range(0, self.n_bootstrap, batch)
         with progress_bar(self.n_bootstrap, f"{self.name} bootstrap", self.progress) as bar:
-            for start in range(0, self.n_bootstrap, batch):
-                size = min(batch, self.n_bootstrap - start)
-                conv_w = conv_sampler.draw(rng, size, dtype=dtype)
-                null_w = (
-                    null_sampler.draw(null_rng, size, dtype=dtype)
-                    if null_sampler is not None
-                    else None
-                )
-                conv, value = self._credit_replicates(data, conv_w, value_per_conversion, null_w)
-                conv_parts.append(conv)
-                value_parts.append(value)
-                bar.update(size)
+            # The first batch runs alone: it fills the journeys' cache (chain structure,
+            # incidence matrices) that the others then share instead of each building it.
+            done = [replicates(starts[0])]
+            bar.update(min(batch, self.n_bootstrap))
+            rest = starts[1:]
+            with _replicate_pool(min(workers, len(rest))) as pool:
+                for start, part in zip(rest, pool.map(replicates, rest), strict=True):
+                    done.append(part)
+                    bar.update(min(batch, self.n_bootstrap - start))
+            conv_parts, value_parts = zip(*done, strict=True)
         return np.concatenate(conv_parts), np.concatenate(value_parts)
 
     def _replicate_dtype(self, data: Journeys) -> type[np.floating]:
@@ -419,19 +441,29 @@ class PoissonSampler:
     def draw(
         self, rng: np.random.Generator, size: int, dtype: type[np.floating] = np.float64
     ) -> np.ndarray:
-        """One batch of ``size`` replicates, as ``dtype`` (the same draws whatever it is).
+        """One batch of ``size`` replicates, drawn one after the other from ``rng``."""
+        return self.draw_rows([rng] * size, dtype)
 
-        ``float32`` holds every draw exactly only while draws stay below 2**24; callers
-        choose it only for rates up to `FLOAT32_MAX_RATE`.
+    def draw_rows(
+        self, rngs: Sequence[np.random.Generator], dtype: type[np.floating] = np.float64
+    ) -> np.ndarray:
+        """One replicate per generator, row ``i`` drawn from ``rngs[i]``, as ``dtype``.
+
+        The draws are the same whatever ``dtype`` is: ``float32`` holds every draw
+        exactly only while draws stay below 2**24, so callers choose it only for rates
+        up to `FLOAT32_MAX_RATE`.
         """
-        n = len(self.counts)
+        n, size = len(self.counts), len(rngs)
         if len(self.rates) > self.MAX_TABLES:
-            return rng.poisson(self.counts, size=(size, n)).astype(dtype)
+            drawn = np.empty((size, n), dtype=dtype)
+            for row, rng in zip(drawn, rngs, strict=True):
+                row[:] = rng.poisson(self.counts)
+            return drawn
         sparse = self.cells is not None
         drawn = np.zeros((size, n), dtype=dtype) if sparse else np.empty((size, n), dtype=dtype)
         n_drawn = len(self.cells) if sparse else n
         lanes = 64 // self.GUIDE_BITS  # buckets per 64-bit random word
-        for row in drawn:
+        for row, rng in zip(drawn, rngs, strict=True):
             for lo in range(0, n_drawn, self.CHUNK):
                 hi = min(n_drawn, lo + self.CHUNK)
                 words = rng.bit_generator.random_raw(-(-(hi - lo) // lanes))
@@ -462,6 +494,37 @@ class PoissonSampler:
             if not step.any():
                 return (position - start).astype(np.float64)
             position += step
+
+
+def replicate_streams(seed: int | None, n_replicates: int) -> list[np.random.Generator]:
+    """One random stream per bootstrap replicate, from ``seed``.
+
+    Streams are independent children of the seed (spawn key 2; key 1 is Shapley's
+    permutations), so a replicate's draws depend on the seed and its index only: not on
+    batch sizes, threads or the order batches finish in.
+    """
+    root = np.random.SeedSequence(seed, spawn_key=(2,))
+    return [np.random.default_rng(child) for child in root.spawn(n_replicates)]
+
+
+def bootstrap_workers(n_jobs: int | None) -> int:
+    """Threads for bootstrap replicates: ``n_jobs``, or every CPU the process may use."""
+    if n_jobs is not None:
+        return n_jobs
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity masks
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _replicate_pool(workers: int) -> Iterator[Any]:
+    """An executor with ``map``: threads when ``workers > 1``, else the calling thread."""
+    if workers <= 1:
+        yield types.SimpleNamespace(map=map)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="causality-bootstrap") as pool:
+        yield pool
 
 
 def poisson_counts(rng: np.random.Generator, counts: np.ndarray, size: int) -> np.ndarray:

@@ -28,6 +28,8 @@ DENSE_FRACTIONS_LIMIT = 20_000_000
 class HeuristicModel(AttributionModel):
     """A model whose credit is a fixed split of each journey among its touches."""
 
+    parallel_replicates = True
+
     def _touch_weights(self, data: Journeys) -> np.ndarray:
         """Credit weight of every touch; rows are normalised to sum to 1 per record."""
         raise ConfigurationError(f"{type(self).__name__} defines no touch weights")

@@ -69,10 +69,9 @@ def test_counts_past_float32_integers_are_summed_in_float64():
 
 def _replicates_drawn_at_once(model, data: Journeys, n: int):
     """The model's credit of n Poisson replicates drawn in float64 in one batch."""
-    rng = np.random.default_rng(model.seed)
-    null_rng = rng.spawn(1)[0]
-    conv_w = PoissonSampler(data.conversions).draw(rng, n)
-    null_w = PoissonSampler(data.nulls).draw(null_rng, n)
+    streams = base.replicate_streams(model.seed, n)
+    conv_w = PoissonSampler(data.conversions).draw_rows(streams)
+    null_w = PoissonSampler(data.nulls).draw_rows(streams)
     per_conversion = np.divide(
         data.value, data.conversions, out=np.zeros_like(data.value), where=data.conversions > 0
     )
@@ -81,7 +80,7 @@ def _replicates_drawn_at_once(model, data: Journeys, n: int):
 
 def test_bootstrap_replicates_do_not_depend_on_the_batch_size(monkeypatch):
     data = random_paths(3)
-    model = ca.models.Markov(n_bootstrap=9, seed=5)
+    model = ca.models.Markov(n_bootstrap=9, seed=5, n_jobs=1)
     # Markov draws replicates in float32, two cells per float64 cell of the budget, and
     # doubles its budget: batches of 2 replicates (5 products), against all 9 drawn in
     # float64 at once.

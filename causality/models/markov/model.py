@@ -79,6 +79,7 @@ class Markov(AttributionModel):
     name = "markov"
     description = "Markov chain removal effects of order 1-4, solved exactly (no simulation)."
     uses_nulls = True
+    parallel_replicates = True
 
     order: int = 1
     collapse_repeats: bool = True

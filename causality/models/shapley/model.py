@@ -159,6 +159,11 @@ class Shapley(AttributionModel):
     path_level = True
     uses_nulls = _UsesNulls()
 
+    @property
+    def parallel_replicates(self) -> bool:  # type: ignore[override]
+        """Built-in value functions are thread-safe; a user's callable may not be."""
+        return isinstance(self.value, str)
+
     value: str | ValueFunction = dataclasses.field(
         default="coalition_rate",
         metadata={
