@@ -358,8 +358,9 @@ class PoissonSampler:
     when they are most of the cells (converting journeys of a path table). Rates above
     `MAX_TABLE_RATE`, rates beyond the `MAX_GUIDE_TABLES` most frequent ones, and
     everything when there are more than `MAX_TABLES` distinct rates (real-valued counts)
-    are drawn by numpy. Rows are drawn one replicate at a time from one stream of random
-    numbers, so how replicates are batched never changes them.
+    are drawn by numpy. A row's draws come from one generator, in cell order: the
+    bootstrap gives every replicate a generator of its own (`draw_rows`), so neither
+    batching nor threads change a row.
     """
 
     #: Above this many distinct rates, numpy draws every cell.

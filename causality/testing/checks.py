@@ -204,6 +204,27 @@ def check_seed_reproducible(model: type) -> None:
     pd.testing.assert_frame_equal(a, b)
 
 
+def check_threads_change_nothing(model: type) -> None:
+    """Bootstrap replicates in several threads (``n_jobs``) give the same result as in one.
+
+    Models without ``n_jobs`` pass; so do those that keep replicates in the calling
+    thread (``parallel_replicates = False``), trivially. Small batches make the
+    replicates of the toy table spread over several batches and threads.
+    """
+    if "n_jobs" not in getattr(model, "param_names", lambda: ())():
+        return
+    from causality.models import base
+
+    one = _fit(model, n_jobs=1).table
+    budget = base.BOOTSTRAP_BATCH_CELLS
+    base.BOOTSTRAP_BATCH_CELLS = 64
+    try:
+        many = _fit(model, n_jobs=3).table
+    finally:
+        base.BOOTSTRAP_BATCH_CELLS = budget
+    pd.testing.assert_frame_equal(one, many)
+
+
 def check_input_not_mutated(model: type) -> None:
     """Fitting leaves the events and the journeys untouched."""
     events = contract_events()
@@ -281,6 +302,7 @@ CHECKS: dict[str, Callable[[type], None]] = {
         check_row_order_invariance,
         check_channel_renaming_invariance,
         check_seed_reproducible,
+        check_threads_change_nothing,
         check_input_not_mutated,
         check_bad_parameters_raise,
         check_bad_input_raises,
