@@ -64,7 +64,7 @@ class WindowPaths:
     @classmethod
     def build(cls, source: WindowInput, identity: np.ndarray, lookback_days: int) -> WindowPaths:
         """From scratch: every journey of the window."""
-        segments = _segments(source, np.arange(len(source.times)), lookback_days)
+        segments = _segments(source, None, lookback_days)
         codes, offsets, pid, converts, value, journey = _records(source, segments)
         first, second, length = path_hashes(codes, offsets)
         paths, ids = _group(first, second, length, codes, offsets)
@@ -198,14 +198,12 @@ class WindowPaths:
         )
 
 
-def _segments(source: WindowInput, rows: np.ndarray, lookback_days: int) -> Segments:
-    return coded_segments(
-        source.person[rows],
-        source.times[rows],
-        source.is_conv[rows],
-        source.value[rows],
-        lookback=pd.Timedelta(days=lookback_days),
-    )
+def _segments(source: WindowInput, rows: np.ndarray | None, lookback_days: int) -> Segments:
+    """Segments of ``rows`` of the window (every row when None: no copy of the columns)."""
+    columns = (source.person, source.times, source.is_conv, source.value)
+    if rows is not None:
+        columns = tuple(column[rows] for column in columns)
+    return coded_segments(*columns, lookback=pd.Timedelta(days=lookback_days))
 
 
 def _records(
