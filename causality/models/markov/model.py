@@ -186,10 +186,8 @@ class Markov(AttributionModel):
     def _credit_replicates(self, data, conversions, value_per_conversion, nulls):
         if self.allocation != "total":
             return super()._credit_replicates(data, conversions, value_per_conversion, nulls)
-        converting = data.cached("converting", lambda: np.flatnonzero(data.conversions > 0))
-        effects = self._effects(data, conversions, nulls, converting)
-        total = effects.sum(axis=1, keepdims=True)
-        share = np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
+        converting = _converting(data)
+        share = _shares(self._effects(data, conversions, nulls, converting))
         # Totals in float64 from the converting records alone: no (n_batch, n_records)
         # value array, and whole-number sums stay exact.
         drawn = conversions[:, converting].astype(np.float64)
@@ -202,11 +200,9 @@ class Markov(AttributionModel):
         else:
             # Bootstrap replicates: a Poisson resample of a zero count is zero, so only
             # records with observed conversions can convert.
-            converting = data.cached("converting", lambda: np.flatnonzero(data.conversions > 0))
-            effects = self._effects(data, conversions, nulls, converting)
+            effects = self._effects(data, conversions, nulls, _converting(data))
         if self.allocation == "total":
-            total = effects.sum(axis=1, keepdims=True)
-            share = np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
+            share = _shares(effects)
             return conversions.sum(1)[:, None] * share, value.sum(1)[:, None] * share
         presence = data.cached("channel_presence", lambda: _presence(data))
         per_record = effects @ presence.T  # (n_batch, n_records): sum of RE on each path
@@ -290,6 +286,17 @@ class Markov(AttributionModel):
         from causality.models.base import as_journeys
 
         return self._transition_frame(self._prepare(as_journeys(journeys)))
+
+
+def _converting(data: Journeys) -> np.ndarray:
+    """Records with observed conversions: a Poisson resample of a zero count is zero."""
+    return data.cached("converting", lambda: np.flatnonzero(data.conversions > 0))
+
+
+def _shares(effects: np.ndarray) -> np.ndarray:
+    """Each replicate's removal effects as shares of their sum (0 where all are 0)."""
+    total = effects.sum(axis=1, keepdims=True)
+    return np.divide(effects, total, out=np.zeros_like(effects), where=total > 0)
 
 
 def _is_observed(data: Journeys, conversions: np.ndarray, nulls: np.ndarray) -> bool:
