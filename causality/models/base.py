@@ -91,6 +91,7 @@ class AttributionModel:
     progress: bool | None = dataclasses.field(
         default=None, compare=False, metadata={"display_only": True}
     )
+    # An execution setting: marked like `progress`, since it changes no estimate either.
     n_jobs: int | None = dataclasses.field(
         default=None, compare=False, metadata={"display_only": True}
     )
@@ -311,7 +312,11 @@ class AttributionModel:
 
 
 def estimation_fields(model: Any) -> list[dataclasses.Field]:
-    """The dataclass fields that are estimation parameters (display settings left out)."""
+    """The dataclass fields that are estimation parameters.
+
+    Fields marked ``display_only`` change no estimate and are left out: display settings
+    (``progress``) and execution settings (``n_jobs``).
+    """
     return [
         f for f in dataclasses.fields(model) if f.init and not f.metadata.get("display_only", False)
     ]

@@ -197,9 +197,7 @@ class Markov(AttributionModel):
     def _credit(self, data, conversions, value, nulls):
         if _is_observed(data, conversions, nulls):
             effects = self._observed_effects(data)
-        else:
-            # Bootstrap replicates: a Poisson resample of a zero count is zero, so only
-            # records with observed conversions can convert.
+        else:  # bootstrap replicates
             effects = self._effects(data, conversions, nulls, _converting(data))
         if self.allocation == "total":
             share = _shares(effects)
