@@ -1,9 +1,11 @@
 """The vectorised path-table parser against a plain Python reading of the contract.
 
-`Journeys.from_paths` splits with Arrow kernels and looks tokens up in a set seeded by
-the first tokens (`causality.journeys.paths._SAMPLE_TOKENS`); these tests shrink that
-seed so tokens first seen later, blank tokens, null paths and separators that overlap
-channel names all take their own branches, and check every output array.
+`Journeys.from_paths` splits with Arrow kernels, piece by piece in threads, and looks
+tokens up in a set seeded by the first tokens (`causality.journeys.paths._SAMPLE_TOKENS`);
+these tests shrink that seed and the pieces (`_PIECE_ROWS`), and feed Arrow strings in
+several chunks, so tokens first seen later (in any piece), blank tokens, null paths and
+separators that overlap channel names all take their own branches, and check every
+output array.
 """
 
 from __future__ import annotations
@@ -77,15 +79,23 @@ def check_against_reference(table: pd.DataFrame, sep: str) -> None:
     rows=rows,
     sep=st.sampled_from(SEPARATORS),
     sample=st.sampled_from([1, 2, 5, 1 << 16]),
-    arrow_strings=st.booleans(),
+    piece_rows=st.sampled_from([1, 2, 3, 1 << 17]),
+    strings=st.sampled_from(["object", "arrow", "arrow chunks"]),
 )
-def test_parse_matches_a_python_reading_of_the_contract(rows, sep, sample, arrow_strings):
+def test_parse_matches_a_python_reading_of_the_contract(rows, sep, sample, piece_rows, strings):
     table = pd.DataFrame(rows, columns=["path", "conversions", "nulls"])
-    if arrow_strings:  # what pandas' read_csv gives with pyarrow installed
-        table["path"] = table["path"].astype(pd.ArrowDtype(pa.string()))
-    else:
+    if strings == "object":
         table["path"] = table["path"].astype(object)
-    with patch.object(paths_module, "_SAMPLE_TOKENS", sample):
+    elif strings == "arrow":
+        table["path"] = table["path"].astype(pd.ArrowDtype(pa.string()))
+    else:  # what pandas' read_csv gives: Arrow strings in several chunks
+        paths = [None if pd.isna(p) else p for p in table["path"]]
+        chunks = [paths[:1], [], paths[1:4], paths[4:]]
+        table["path"] = pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks, pa.large_string()))
+    with (
+        patch.object(paths_module, "_SAMPLE_TOKENS", sample),
+        patch.object(paths_module, "_PIECE_ROWS", piece_rows),
+    ):
         check_against_reference(table, sep)
 
 
@@ -99,7 +109,10 @@ def test_channel_first_seen_after_the_seed_tokens_gets_its_sorted_code():
             "nulls": [0] * 43,
         }
     )
-    with patch.object(paths_module, "_SAMPLE_TOKENS", 8):
+    with (
+        patch.object(paths_module, "_SAMPLE_TOKENS", 8),
+        patch.object(paths_module, "_PIECE_ROWS", 7),  # the newcomers sit in two pieces
+    ):
         journeys = ca.Journeys.from_paths(table)
         check_against_reference(table, " > ")
     assert journeys.channels == ("Affiliate", "Display", "Email", "Search")
