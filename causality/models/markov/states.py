@@ -65,6 +65,15 @@ class ChainStructure:
         product with a batch of replicate weights gives all their counts. Built only
         for batches of replicates; one estimate needs weighted counts, not the matrix.
         """
+        indices, indptr = self._incidence_pattern
+        return sp.csr_array(
+            (np.ones(len(indices)), indices, indptr),
+            shape=(len(self.last_state), len(self.edge_from) + self.n_states),
+        )
+
+    @functools.cached_property
+    def _incidence_pattern(self) -> tuple[np.ndarray, np.ndarray]:
+        """`incidence`'s CSR ``indices`` and ``indptr``."""
         n_records, n_edges = len(self.last_state), len(self.edge_from)
         # Row r holds r's steps, then its end: the steps shift down by one per record.
         # Narrow indices make the product, which streams them, cheaper.
@@ -76,10 +85,7 @@ class ChainStructure:
         is_step[end] = False
         indices[is_step] = self.touch_edge
         indices[end] = n_edges + self.last_state
-        return sp.csr_array(
-            (np.ones(len(indices)), indices, indptr),
-            shape=(n_records, n_edges + self.n_states),
-        )
+        return indices, indptr
 
     @functools.cached_property
     def from_incidence(self) -> sp.csr_array:
@@ -157,8 +163,16 @@ class ChainStructure:
 
     @functools.cached_property
     def _incidence_t32(self) -> sp.csc_array:
-        """`incidence` transposed, in float32 (its entries are ones)."""
-        return self.incidence.T.astype(np.float32)
+        """`incidence` transposed, in float32 (its entries are ones).
+
+        The CSR arrays of `incidence` read as CSC are its transpose; built directly, so
+        that no float64 copy of the entries is ever made (fresh memory costs page faults).
+        """
+        indices, indptr = self._incidence_pattern
+        return sp.csc_array(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(self.edge_from) + self.n_states, len(self.last_state)),
+        )
 
     def _replicate_counts(
         self, conversions: np.ndarray, nulls: np.ndarray, *, exact_small: bool
