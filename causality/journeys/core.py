@@ -270,6 +270,14 @@ class Journeys:
         Journeys
             Without timestamps: models that need time (``time_decay``) refuse it.
 
+        Notes
+        -----
+        Arrow splits the path strings, in pieces of 131,072 rows on as many threads as
+        `pyarrow.cpu_count` (``pyarrow.set_cpu_count(1)`` keeps it on one core). Path
+        columns pandas 3 reads by default (Arrow-backed strings) are split where they
+        lie; a column of Python strings is converted to Arrow first, which takes about
+        as long as splitting it.
+
         Examples
         --------
         >>> import causality as ca

@@ -118,3 +118,19 @@ def test_channel_first_seen_after_the_seed_tokens_gets_its_sorted_code():
     assert journeys.channels == ("Affiliate", "Display", "Email", "Search")
     assert journeys.codes[-4:].tolist() == [0, 3, 1, 2]
     assert journeys.offsets[-4:].tolist() == [80, 82, 83, 84]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_parse_is_the_same_on_any_number_of_threads(threads):
+    rng = np.random.default_rng(4)
+    names = np.array(["Email", "Search", "Display", " Social ", ""], dtype=object)
+    paths = [" > ".join(rng.choice(names, size=int(rng.integers(1, 6)))) for _ in range(300)]
+    table = pd.DataFrame({"path": paths, "conversions": 1, "nulls": 0})
+    with patch.object(paths_module, "_PIECE_ROWS", 7):
+        expected = ca.Journeys.from_paths(table)
+        with patch.object(pa, "cpu_count", lambda: threads):
+            journeys = ca.Journeys.from_paths(table)
+    assert journeys.channels == expected.channels == ("Display", "Email", "Search", "Social")
+    np.testing.assert_array_equal(journeys.codes, expected.codes)
+    np.testing.assert_array_equal(journeys.offsets, expected.offsets)
+    check_against_reference(table, " > ")
