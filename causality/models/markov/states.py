@@ -224,23 +224,29 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
             owner = np.searchsorted(offsets, dropped, side="right") - 1
             shrink = np.bincount(owner, minlength=len(offsets) - 1).cumsum()
             offsets = offsets - np.concatenate([[0], shrink])
-    state_keys, state = _index(key, base**order)
+    # Big arrays are built in place where the keys allow: fresh ones of this size cost
+    # page faults, which took as long as the arithmetic on a 10-channel table.
+    latest = key.copy() if order == 1 else key // base ** (order - 1)  # channel entered
+    state_keys, state = _index(key, base**order, in_place=True)
+    del key  # `state` may be its buffer
     n_states = len(state_keys) + 1
     start = n_states - 1
     place = base ** np.arange(order - 1, -1, -1, dtype=np.int64)  # lag 0 is the top digit
     state_channels = np.vstack(
         [(state_keys[:, None] // place) % base - 1, np.full((1, order), -1, dtype=np.int64)]
     )
+    last_state = state[offsets[1:] - 1]
 
     # An edge is its from-state and the channel entered (the to-state's latest digit): the
     # to-state is that channel followed by the from-state's history, one channel shorter.
-    # Built in place in one buffer: fresh arrays of this size cost page faults.
-    edge_key = np.empty(len(key), dtype=np.int64)
-    edge_key[1:] = state[:-1]
-    edge_key[offsets[:-1]] = start  # the from-state of every step
-    edge_key *= base
-    edge_key += key if order == 1 else key // place[0]  # the latest channel's digit
-    del key
+    # A step's from-state is the previous touch's state, or (start) at a record's start.
+    record_start = offsets[:-1]
+    entered_first = latest[record_start]
+    edge_key = latest
+    state *= base
+    edge_key[1:] += state[:-1]
+    edge_key[record_start] = start * base + entered_first
+    del state
     edge_keys, touch_edge = _index(edge_key, n_states * base, in_place=True)
     edge_from, edge_entered = np.divmod(edge_keys, base)
     history = np.append(state_keys, 0)[edge_from] // base  # (start) has no history
@@ -253,7 +259,7 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
         edge_to=edge_to,
         offsets=offsets,
         touch_edge=touch_edge,
-        last_state=state[offsets[1:] - 1],
+        last_state=last_state,
     )
 
 
@@ -264,19 +270,19 @@ def _state_keys(codes: np.ndarray, offsets: np.ndarray, order: int, base: int) -
     code + 1) with the latest channel most significant; digit 0 pads tuples shorter
     than ``order`` at the start of a record.
     """
-    latest = np.add(codes, 1, dtype=np.int64)  # wide: numpy indexes fastest with int64
+    key = np.add(codes, 1, dtype=np.int64)  # wide: numpy indexes fastest with int64
     if order == 1:
-        return latest
-    key = latest.copy()
+        return key
     starts, lengths = offsets[:-1], np.diff(offsets)
-    digit = np.empty_like(latest)
     for lag in range(1, order):
-        digit[:lag] = 0
-        digit[lag:] = latest[:-lag]
-        for position in range(lag):  # the first `lag` touches have no channel that far back
-            digit[starts[lengths > position] + position] = 0
         key *= base
-        key += digit
+        # Add the channel `lag` touches back (code + 1), in place: no shifted copy.
+        np.add(key[lag:], codes[:-lag], out=key[lag:])
+        key[lag:] += 1
+        for position in range(lag):  # the first `lag` touches have no channel that far back
+            first = starts[lengths > position] + position
+            first = first[first >= lag]
+            key[first] -= codes[first - lag].astype(np.int64) + 1
     return key
 
 
