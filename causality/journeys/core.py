@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,14 +16,32 @@ from causality.journeys.hashing import path_group_ids
 DEFAULT_SEP = " > "
 
 
+# Set while a constructor adopts arrays its caller made for it (`_adopting`).
+_ADOPTING = contextvars.ContextVar("causality_journeys_adopting", default=False)
+
+
 def _frozen(array: np.ndarray | None, dtype: Any) -> np.ndarray | None:
     if array is None:
         return None
     out = np.ascontiguousarray(array, dtype=dtype)
-    if out is array or out.base is not None:
-        out = out.copy()
+    if (out is array or out.base is not None) and not _ADOPTING.get():
+        out = out.copy()  # the caller's array: a later write of theirs must not reach us
     out.flags.writeable = False
     return out
+
+
+@contextlib.contextmanager
+def _adopting() -> Iterator[None]:
+    """`Journeys` built inside take their arrays as they are, without copies.
+
+    Only for callers that made the arrays for the journeys and drop them: a copy of a
+    touch-sized array costs fresh pages, as long as parsing the paths at 5M journeys.
+    """
+    token = _ADOPTING.set(True)
+    try:
+        yield
+    finally:
+        _ADOPTING.reset(token)
 
 
 class Journeys:

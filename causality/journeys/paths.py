@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from causality._validation import raise_for_rows
 from causality.errors import ConfigurationError, JourneyValidationError
-from causality.journeys.core import DEFAULT_SEP, Journeys
+from causality.journeys.core import DEFAULT_SEP, Journeys, _adopting
 
 # Tokens whose distinct values seed the lookup set (see _lookup); in practice they hold
 # every channel, and later newcomers cost only a second, smaller pass.
@@ -87,16 +87,17 @@ def journeys_from_paths(
     keep = ~empty_row
     offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
     np.cumsum(touches_per_row[keep], out=offsets[1:])
-    return Journeys(
-        channels=names,
-        codes=codes,
-        offsets=offsets,
-        conversions=conv[keep],
-        value=val[keep],
-        nulls=null[keep],
-        unattributed_conversions=float(conv[empty_row].sum()),
-        unattributed_value=float(val[empty_row].sum()),
-    )
+    with _adopting():  # every array below was made here for these journeys
+        return Journeys(
+            channels=names,
+            codes=codes,
+            offsets=offsets,
+            conversions=conv[keep],
+            value=val[keep],
+            nulls=null[keep],
+            unattributed_conversions=float(conv[empty_row].sum()),
+            unattributed_value=float(val[empty_row].sum()),
+        )
 
 
 def _split_paths(paths: pd.Series, sep: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -124,25 +125,38 @@ def _split_paths(paths: pd.Series, sep: str) -> tuple[np.ndarray, np.ndarray, li
         parsed = [parse(k) for k in range(len(pieces))]
     # an empty string splits into [""]: one touch
     touches_per_row = np.concatenate([touches for touches, _, _ in parsed])
-    raw_code = np.concatenate([codes for _, codes, _ in parsed])
+    piece_codes = [codes for _, codes, _ in parsed]
     late = [tokens for _, _, tokens in parsed if tokens is not None]
     if late:  # tokens missing from the seed set: looked up again among themselves
         late_tokens = pa.concat_arrays(late)
         late_dictionary = pc.unique(late_tokens)
         late_codes = pc.index_in(late_tokens, value_set=late_dictionary).to_numpy()
-        raw_code[raw_code < 0] = len(dictionary) + late_codes
+        taken = 0
+        for codes, (_, _, tokens) in zip(piece_codes, parsed, strict=True):
+            if tokens is not None:  # late tokens are in piece order, as `late` joined them
+                unseen = codes < 0
+                codes[unseen] = len(dictionary) + late_codes[taken : taken + len(tokens)]
+                taken += len(tokens)
         dictionary = pa.concat_arrays([dictionary, late_dictionary])
 
     raw_names = np.asarray(pc.utf8_trim_whitespace(dictionary).to_pylist(), dtype=object)
     names, name_code = np.unique(raw_names, return_inverse=True)
+    name_code = name_code.astype(np.int32)
     if names[0] == "":  # the blank name sorts first: drop its touches, shift the rest down
+        raw_code = np.concatenate(piece_codes)
         list_offsets = np.concatenate([[0], np.cumsum(touches_per_row)])
         blank = (raw_names == "")[raw_code]
         blank_before = np.concatenate([[0], np.cumsum(blank)])[list_offsets]
         touches_per_row = touches_per_row - np.diff(blank_before)
-        raw_code = raw_code[~blank]
-        names, name_code = names[1:], name_code - 1
-    return touches_per_row, name_code.astype(np.int32)[raw_code], [str(n) for n in names]
+        return touches_per_row, name_code[raw_code[~blank]] - 1, [str(n) for n in names[1:]]
+    # One gather per piece, into the result: no touch-sized temporaries, whose fresh
+    # pages cost as much as the gather itself.
+    codes = np.empty(sum(map(len, piece_codes)), dtype=np.int32)
+    end = 0
+    for piece in piece_codes:
+        end += len(piece)
+        np.take(name_code, piece, out=codes[end - len(piece) : end])
+    return touches_per_row, codes, [str(n) for n in names]
 
 
 def _pieces(text: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
@@ -160,6 +174,7 @@ def _lookup(
 ) -> tuple[np.ndarray, pa.Array | None]:
     """Position of every token in ``dictionary`` (-1 where absent), and the absent tokens.
 
+    Positions are writable where some token is absent, for the caller to fill in.
     Looking tokens up in a known set (``index_in``) is about 1.5x faster than building the
     set while hashing (``dictionary_encode``), so the set comes from the first tokens;
     the rare tokens first seen later are returned for a second, smaller pass.
@@ -168,7 +183,7 @@ def _lookup(
     if index.null_count == 0:
         return index.to_numpy(), None
     unseen = pc.is_null(index)
-    codes = index.fill_null(-1).to_numpy(zero_copy_only=False)
+    codes = index.fill_null(-1).to_numpy(zero_copy_only=False, writable=True)
     return codes, tokens.filter(unseen)
 
 
