@@ -71,6 +71,16 @@ def forget_results(data_dir: Path) -> None:
         conn.execute("DELETE FROM jobs WHERE kind = 'attribution'")
 
 
+def server_memory(pid: int) -> dict:
+    """The server's resident memory now and at its peak, in GB (Linux; empty elsewhere)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    kb = {line.split(":")[0]: int(line.split()[1]) for line in lines if line.startswith("Vm")}
+    return {"rss": kb.get("VmRSS", 0) / 1e6, "peak": kb.get("VmHWM", 0) / 1e6}
+
+
 def timed_query(http, params: dict) -> tuple[float, int]:
     """Seconds until the result is there, and the first response's status (200 or 202)."""
     started = time.perf_counter()
@@ -144,6 +154,7 @@ def run(args: argparse.Namespace) -> dict:
                     assert response.status_code == 200, response.text[:300]
                     new_data.append(timed_query(http, {"model": "markov"}))
                 print(f"new data: {new_data}", file=sys.stderr)
+            out["server_memory_gb"] = server_memory(server.process.pid)
             out.update(
                 first=scenario(first),
                 new_fit=scenario(refit),
@@ -185,6 +196,13 @@ def report(result: dict) -> str:
         every = ", ".join(f"{s:.2f}" for s in r["seconds"])
         statuses = ", ".join(map(str, r["statuses"]))
         lines.append(f"| {name} | {r['median_s']:.2f} | {every} | {statuses} |")
+    memory = result.get("server_memory_gb")
+    if memory:
+        lines += [
+            "",
+            f"Server memory after the queries: {memory['rss']:.2f} GB resident, "
+            f"{memory['peak']:.2f} GB at its peak.",
+        ]
     lines += [
         "",
         "Goal (issues 6 and 8): 200 within 2 s. A 202 means the query passed 2 s and was "

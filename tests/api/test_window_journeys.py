@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causality import Journeys
+from causality import Journeys, attribute
 from causality.api.attribution_compute import compute
 from causality.api.attribution_data import load_events
 from causality.api.attribution_query import parse_query
@@ -269,3 +269,31 @@ def test_stable_order_is_numpys_stable_argsort():
     for high in (3, 70_000, 2**40):
         keys = rng.integers(0, high, 5_000)
         np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+def test_path_tables_are_freed_without_the_cycle_collector(api):
+    # A table holding itself (or its models' matrices) in a reference cycle stays in
+    # memory until the cyclic collector runs: gigabytes on a server with 10M events.
+    import weakref
+
+    secret = api.key()
+    services, store = api.services, api.services.columns
+    assert api.post_events(secret, consistent(random_batches(6, n_batches=1))[0]).status_code in (
+        200,
+        207,
+    )
+    query = parse_query([("start", "2026-11-22")], services.settings)
+    with services.db.read() as conn:
+        snapshot = store.snapshot(conn, "test")
+    cut = window_journeys(snapshot, query, FactsCache())
+    assert cut is not None and cut.journeys is not None
+    journeys = cut.journeys
+    assert journeys.by_path() is journeys  # merged already: no second grouping
+    attribute(journeys, "markov", n_bootstrap=3)  # caches its chain structure on the table
+    alive = weakref.ref(journeys)
+    gc.disable()
+    try:
+        del cut, journeys
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -181,7 +181,7 @@ class WindowPaths:
         # Models call `by_path()` again on what they are given. Grouping a grouped table
         # yields the same records in the same order (ids follow the path hashes, which it
         # is already sorted by), so hand it back rather than hashing every touch again.
-        grouped.cached("by_path", lambda: grouped)
+        grouped._as_grouped()
         # The table's own (read-only) copies of the touches: one copy kept, not two.
         paths = dataclasses.replace(paths, codes=grouped.codes, offsets=grouped.offsets)
         return cls(
