@@ -90,6 +90,10 @@ class Labels:
 
     def _table(self, n: int) -> pa.Array:
         with self._lock:
-            if len(self._arrow) < n:
-                self._arrow = pa.array(self._labels[: len(self._labels)], type=pa.string())
+            have = len(self._arrow)
+            if have < n:
+                # Only the labels added since are converted: with a million ids, converting
+                # them all again took 40-60 ms per catch-up that brought a new one.
+                new = pa.array(self._labels[have : len(self._labels)], type=pa.string())
+                self._arrow = pa.concat_arrays([self._arrow, new])
             return self._arrow
