@@ -22,6 +22,8 @@ START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 #: Key spaces up to this size are indexed by direct lookup tables instead of hashing.
 DIRECT_KEYS = 1 << 22
+#: Steps summed per block in `ChainStructure._weighted_edges` (a few MB of weights).
+_STEP_BLOCK = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,7 @@ class ChainStructure:
         to_conversion, to_null : (n_batch, n_states) counts of ending each way
         """
         if len(conversions) == 1 and converting is None:  # one estimate: no matrix needed
-            weights = np.repeat(conversions[0] + nulls[0], np.diff(self.offsets))
-            edges = np.bincount(self.touch_edge, weights, minlength=len(self.edge_from))[None]
+            edges = self._weighted_edges(conversions[0] + nulls[0])[None]
             return (
                 edges,
                 np.bincount(self.last_state, conversions[0], minlength=self.n_states)[None],
@@ -160,6 +161,23 @@ class ChainStructure:
             ]
         )
         return edges, to_conversion, ends - to_conversion
+
+    def _weighted_edges(self, weights: np.ndarray) -> np.ndarray:
+        """Sum over every step of its record's weight, per edge.
+
+        In blocks of records: one touch-sized array of weights would be fresh memory,
+        whose page faults cost more than the sums.
+        """
+        n_edges, offsets = len(self.edge_from), self.offsets
+        lengths = np.diff(offsets)
+        total = np.zeros(n_edges)
+        bounds = np.searchsorted(offsets, np.arange(0, offsets[-1], _STEP_BLOCK))
+        for lo, hi in zip(bounds, np.append(bounds[1:], len(lengths)), strict=True):
+            step_weights = np.repeat(weights[lo:hi], lengths[lo:hi])
+            total += np.bincount(
+                self.touch_edge[offsets[lo] : offsets[hi]], step_weights, minlength=n_edges
+            )
+        return total
 
     @functools.cached_property
     def _incidence_t32(self) -> sp.csc_array:
@@ -214,19 +232,25 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
         )
     offsets = journeys.offsets
     key = _state_keys(journeys.codes, offsets, order, base)
+    spare = None  # a touch-sized buffer to reuse
     if collapse:
         repeat = key[1:] == key[:-1]
         repeat[offsets[1:-1] - 1] = False  # a record's first touch repeats nothing
         dropped = np.flatnonzero(repeat) + 1
         if len(dropped):
-            key = np.delete(key, dropped)
+            spare, key = key, np.delete(key, dropped)
             # Each record shrinks by its dropped touches (counted per record, not per touch).
             owner = np.searchsorted(offsets, dropped, side="right") - 1
             shrink = np.bincount(owner, minlength=len(offsets) - 1).cumsum()
             offsets = offsets - np.concatenate([[0], shrink])
     # Big arrays are built in place where the keys allow: fresh ones of this size cost
     # page faults, which took as long as the arithmetic on a 10-channel table.
-    latest = key.copy() if order == 1 else key // base ** (order - 1)  # channel entered
+    latest = np.empty_like(key) if spare is None else spare[: len(key)]  # channel entered
+    if order == 1:
+        np.copyto(latest, key)
+    else:
+        np.floor_divide(key, base ** (order - 1), out=latest)
+    del spare
     state_keys, state = _index(key, base**order, in_place=True)
     del key  # `state` may be its buffer
     n_states = len(state_keys) + 1
