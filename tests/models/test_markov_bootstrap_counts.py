@@ -121,3 +121,19 @@ def test_float32_draws_are_the_float64_draws():
     narrow = PoissonSampler(counts).draw(np.random.default_rng(8), 50, dtype=np.float32)
     assert narrow.dtype == np.float32
     np.testing.assert_array_equal(narrow, wide)
+
+
+def test_point_counts_summed_in_blocks_equal_one_sum(monkeypatch):
+    from causality.models.markov import states
+
+    data = random_paths(5)
+    structure = chain_structure(data, 2)
+    weights = data.conversions + data.nulls
+    lengths = np.diff(structure.offsets)
+    expected = np.bincount(
+        structure.touch_edge, np.repeat(weights, lengths), minlength=len(structure.edge_from)
+    )
+    for block in (1, 3, 64, 1 << 19):  # blocks shorter and longer than a record
+        monkeypatch.setattr(states, "_STEP_BLOCK", block)
+        edges, _, _ = structure.transition_counts(data.conversions[None], data.nulls[None])
+        np.testing.assert_array_equal(edges[0], expected)

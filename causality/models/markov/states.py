@@ -8,6 +8,7 @@ array operations over all touches at once.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,8 +172,8 @@ class ChainStructure:
         n_edges, offsets = len(self.edge_from), self.offsets
         lengths = np.diff(offsets)
         total = np.zeros(n_edges)
-        bounds = np.searchsorted(offsets, np.arange(0, offsets[-1], _STEP_BLOCK))
-        for lo, hi in zip(bounds, np.append(bounds[1:], len(lengths)), strict=True):
+        first = np.searchsorted(offsets[:-1], np.arange(0, offsets[-1], _STEP_BLOCK))
+        for lo, hi in itertools.pairwise(np.append(first, len(lengths))):
             step_weights = np.repeat(weights[lo:hi], lengths[lo:hi])
             total += np.bincount(
                 self.touch_edge[offsets[lo] : offsets[hi]], step_weights, minlength=n_edges
