@@ -484,13 +484,19 @@ class Journeys:
             )
         return self._cache["by_path"]
 
-    def paths(self, *, sep: str = DEFAULT_SEP) -> pd.DataFrame:
+    def paths(self, *, sep: str = DEFAULT_SEP, include_unattributed: bool = False) -> pd.DataFrame:
         """The aggregated path table: one row per distinct channel sequence.
 
         Parameters
         ----------
         sep : str, default " > "
             Separator between channel names in ``path``.
+        include_unattributed : bool, default False
+            Add one row with an empty ``path`` holding the unattributed conversions and
+            their value (when there are any), so that `from_paths` reads them back:
+            ``Journeys.from_paths(j.paths(include_unattributed=True))`` keeps every
+            conversion. Off by default: tools such as ChannelAttribution would read an
+            empty path as a channel.
 
         Returns
         -------
@@ -514,6 +520,14 @@ class Journeys:
                 "nulls": grouped.nulls,
             }
         )
+        if include_unattributed and self.unattributed_conversions > 0:
+            unattributed = {
+                "path": [""],
+                "conversions": [self.unattributed_conversions],
+                "value": [self.unattributed_value],
+                "nulls": [0.0],
+            }
+            frame = pd.concat([frame, pd.DataFrame(unattributed)], ignore_index=True)
         return frame.sort_values(
             ["conversions", "nulls", "path"], ascending=[False, False, True], ignore_index=True
         )

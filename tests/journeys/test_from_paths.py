@@ -321,3 +321,24 @@ def test_from_paths_of_paths_round_trips(data_journeys):
 
     pd.testing.assert_frame_equal(again.paths(), data_journeys.paths())
     assert again.channels == data_journeys.channels
+
+
+def test_unattributed_conversions_survive_a_round_trip_when_asked():
+    events = ca.datasets.load_example()
+    journeys = ca.Journeys.from_events(events, lookback="30D")
+    assert journeys.unattributed_conversions > 0  # conversions with no touch in the window
+    plain = ca.Journeys.from_paths(journeys.paths())
+    assert plain.unattributed_conversions == 0  # the default table has only paths
+    table = journeys.paths(include_unattributed=True)
+    assert (table["path"] == "").sum() == 1
+    back = ca.Journeys.from_paths(table)
+    assert back.unattributed_conversions == journeys.unattributed_conversions
+    assert back.unattributed_value == pytest.approx(journeys.unattributed_value)
+    assert back.total_conversions == journeys.total_conversions
+    assert back.total_value == pytest.approx(journeys.total_value)
+
+
+def test_no_empty_row_without_unattributed_conversions():
+    table = pd.DataFrame({"path": ["A > B", "B"], "conversions": [3.0, 2.5], "nulls": [1, 0]})
+    journeys = ca.Journeys.from_paths(table)
+    assert "" not in set(journeys.paths(include_unattributed=True)["path"])
