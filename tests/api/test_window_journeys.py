@@ -278,10 +278,8 @@ def test_path_tables_are_freed_without_the_cycle_collector(api):
 
     secret = api.key()
     services, store = api.services, api.services.columns
-    assert api.post_events(secret, consistent(random_batches(6, n_batches=1))[0]).status_code in (
-        200,
-        207,
-    )
+    batch = consistent(random_batches(6, n_batches=1))[0]
+    assert api.post_events(secret, batch).status_code in (200, 207)
     query = parse_query([("start", "2026-11-22")], services.settings)
     with services.db.read() as conn:
         snapshot = store.snapshot(conn, "test")
