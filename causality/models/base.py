@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -30,6 +31,12 @@ from causality.results import AttributionResult, build_table
 #: Bootstrap replicates are drawn in batches of at most this many cells (replicates
 #: x records), which bounds memory whatever the number of replicates.
 BOOTSTRAP_BATCH_CELLS = 4_000_000
+#: Replicates drawn together from one random stream, record by record (`PoissonSampler.
+#: fill`): at most this many; sixteen float32 draws of a record fill one 64-byte cache
+#: line, which the sparse products read whole.
+MAX_REPLICATE_LANES = 16
+#: Fewer lanes when a block of draws would pass this size (tens of millions of records).
+REPLICATE_BLOCK_BYTES = 128 << 20
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -52,12 +59,12 @@ class AttributionModel:
         ``CAUSALITY_PROGRESS=0``). A display setting: it changes no estimate and is
         not among the result's ``params``.
     n_jobs : int or None, default None
-        Threads that compute bootstrap replicates; ``None`` uses every CPU this process
-        may run on. Every replicate has a random stream of its own, so the result is the
-        same for any ``n_jobs`` (and any batch size). Like ``progress``, an execution
-        setting, not among the result's ``params``. Models whose estimator is not marked
-        thread-safe (``parallel_replicates = False``, the default for plug-ins) run their
-        replicates in the calling thread.
+        Threads that compute bootstrap replicates; ``None`` uses every CPU this process may
+        run on. Replicates are drawn in blocks, each from a random stream of its own, so the
+        result is the same for any ``n_jobs`` (and any batch size). Like ``progress``, an
+        execution setting, not among the result's ``params``. Models whose estimator is not
+        marked thread-safe (``parallel_replicates = False``, the default for plug-ins) run
+        their replicates in the calling thread.
 
     Notes
     -----
@@ -226,33 +233,58 @@ class AttributionModel:
             data.value, conversions, out=np.zeros_like(data.value), where=conversions > 0
         )
         dtype = self._replicate_dtype(data)
+        n = max(1, data.n_records)
+        # Replicates come in blocks of `lanes`, each block drawn from a stream of its own,
+        # so how blocks are batched or spread over threads changes no draw.
+        lanes = replicate_lanes(n, dtype)
+        n_blocks = -(-self.n_bootstrap // lanes)
+        streams = replicate_streams(self.seed, n_blocks)
         workers = bootstrap_workers(self.n_jobs) if self.parallel_replicates else 1
         # Narrower cells cost less memory, so more of them fit in one batch. Threads share
         # twice the budget: halving each of two threads' batches cost more time than the
         # second thread saved (1.5M paths: 3.8 s vs 3.0 s with whole batches, 4.2 s alone).
         cells = BOOTSTRAP_BATCH_CELLS * self.bootstrap_batch_scale * (8 // np.dtype(dtype).itemsize)
-        batch = max(1, cells * min(2, workers) // (max(1, data.n_records) * workers))
+        per_batch = max(1, cells * min(2, workers) // (n * lanes * workers))  # blocks
+        drawn_records = self._replicate_conversion_records(data)
+        if drawn_records is not None:
+            conversions = conversions[drawn_records]
         conv_sampler = PoissonSampler(conversions)
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
-        streams = replicate_streams(self.seed, self.n_bootstrap)
 
-        def replicates(start: int) -> tuple[np.ndarray, np.ndarray]:
-            rngs = streams[start : start + batch]
-            conv_w = conv_sampler.draw_rows(rngs, dtype)
-            null_w = null_sampler.draw_rows(rngs, dtype) if null_sampler is not None else None
-            return self._credit_replicates(data, conv_w, value_per_conversion, null_w)
+        # Each thread reuses its draw arrays from batch to batch (fresh memory costs page
+        # faults, which threads pay one at a time); they are freed with the fit.
+        scratch = threading.local()
 
-        starts = range(0, self.n_bootstrap, batch)
+        def replicates(first: int) -> tuple[np.ndarray, np.ndarray]:
+            start, stop = first * lanes, min(self.n_bootstrap, (first + per_batch) * lanes)
+            # Record-major (n_records, n_batch) arrays, handed on as (n_batch, n_records)
+            # views: the estimators' products read a record's replicates side by side.
+            shape = (data.n_records, stop - start)
+            if getattr(scratch, "shape", None) != shape:
+                scratch.shape = shape
+                scratch.conv = np.empty((len(conversions), shape[1]), dtype=dtype)
+                scratch.null = None if null_sampler is None else np.empty(shape, dtype=dtype)
+            conv_w, null_w = scratch.conv, scratch.null
+            for block in range(first, -(-stop // lanes)):
+                columns = slice(block * lanes - start, min(stop, (block + 1) * lanes) - start)
+                conv_sampler.fill(streams[block], conv_w[:, columns])
+                if null_sampler is not None:
+                    null_sampler.fill(streams[block], null_w[:, columns])
+            return self._credit_replicates(
+                data, conv_w.T, value_per_conversion, None if null_w is None else null_w.T
+            )
+
+        starts = range(0, n_blocks, per_batch)
         with progress_bar(self.n_bootstrap, f"{self.name} bootstrap", self.progress) as bar:
             # The first batch runs alone: it fills the journeys' cache (chain structure,
             # incidence matrices) that the others then share instead of each building it.
             done = [replicates(starts[0])]
-            bar.update(min(batch, self.n_bootstrap))
+            bar.update(min(per_batch * lanes, self.n_bootstrap))
             rest = starts[1:]
             with _replicate_pool(min(workers, len(rest))) as pool:
-                for start, part in zip(rest, pool.map(replicates, rest), strict=True):
+                for first, part in zip(rest, pool.map(replicates, rest), strict=True):
                     done.append(part)
-                    bar.update(min(batch, self.n_bootstrap - start))
+                    bar.update(min(per_batch * lanes, self.n_bootstrap - first * lanes))
             conv_parts, value_parts = zip(*done, strict=True)
         return np.concatenate(conv_parts), np.concatenate(value_parts)
 
@@ -263,6 +295,15 @@ class AttributionModel:
         below 2**24) may return ``np.float32`` to halve the memory its batches stream.
         """
         return np.float64
+
+    def _replicate_conversion_records(self, data: Journeys) -> np.ndarray | None:
+        """The records whose conversions the bootstrap draws; ``None`` (default): all.
+
+        A model whose `_credit_replicates` reads replicate conversions only on some
+        records (say, those with observed conversions) returns them, and then receives
+        conversions of shape ``(n_batch, len(records))``, drawn for those records alone.
+        """
+        return None
 
     def _credit_replicates(
         self,
@@ -275,6 +316,8 @@ class AttributionModel:
 
         Value moves with conversions at each record's mean value per conversion. A model
         overrides this to credit replicates without the (n_batch, n_records) value array.
+        ``conversions`` and ``nulls`` are scratch arrays, drawn afresh for every batch:
+        an override may overwrite them.
         """
         return self._credit(data, conversions, conversions * value_per_conversion, nulls)
 
@@ -363,9 +406,9 @@ class PoissonSampler:
     when they are most of the cells (converting journeys of a path table). Rates above
     `MAX_TABLE_RATE`, rates beyond the `MAX_GUIDE_TABLES` most frequent ones, and
     everything when there are more than `MAX_TABLES` distinct rates (real-valued counts)
-    are drawn by numpy. A row's draws come from one generator, in cell order: the
-    bootstrap gives every replicate a generator of its own (`draw_rows`), so neither
-    batching nor threads change a row.
+    are drawn by numpy. A block of replicates (`fill`) comes from one generator, record
+    by record: the bootstrap gives every block of `replicate_lanes` replicates a
+    generator of its own, so neither batching nor threads change a replicate.
     """
 
     #: Above this many distinct rates, numpy draws every cell.
@@ -448,44 +491,58 @@ class PoissonSampler:
     def draw(
         self, rng: np.random.Generator, size: int, dtype: type[np.floating] = np.float64
     ) -> np.ndarray:
-        """One batch of ``size`` replicates, drawn one after the other from ``rng``."""
-        return self.draw_rows([rng] * size, dtype)
+        """``size`` replicates from ``rng`` (one block, see `fill`), shape (size, n_counts).
 
-    def draw_rows(
-        self, rngs: Sequence[np.random.Generator], dtype: type[np.floating] = np.float64
-    ) -> np.ndarray:
-        """One replicate per generator, row ``i`` drawn from ``rngs[i]``, as ``dtype``.
-
-        The draws are the same whatever ``dtype`` is: ``float32`` holds every draw
-        exactly only while draws stay below 2**24, so callers choose it only for rates
-        up to `FLOAT32_MAX_RATE`.
+        The array is the transposed view of a record-major ``(n_counts, size)`` array.
         """
-        n, size = len(self.counts), len(rngs)
+        out = np.empty((len(self.counts), size), dtype=dtype)
+        self.fill(rng, out)
+        return out.T
+
+    def fill(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """Fill ``out``, shape ``(n_counts, lanes)``: column ``k`` is one replicate.
+
+        Cells are drawn from ``rng`` in record-major order (every lane of record 0, then
+        of record 1, ...), the layout in which the bootstrap's products read them, so the
+        draws are written where they are read, with no transposition. ``out`` may be a
+        view (columns of a wider batch). The draws are the same whatever ``out``'s dtype:
+        ``float32`` holds every draw exactly only while draws stay below 2**24, so
+        callers choose it only for rates up to `FLOAT32_MAX_RATE`.
+        """
+        n, lanes = out.shape
         if len(self.rates) > self.MAX_TABLES:
-            drawn = np.empty((size, n), dtype=dtype)
-            for row, rng in zip(drawn, rngs, strict=True):
-                row[:] = rng.poisson(self.counts)
-            return drawn
+            out[...] = rng.poisson(self.counts[:, None], size=(n, lanes))
+            return
         sparse = self.cells is not None
-        drawn = np.zeros((size, n), dtype=dtype) if sparse else np.empty((size, n), dtype=dtype)
+        if sparse:
+            out[...] = 0
         n_drawn = len(self.cells) if sparse else n
-        lanes = 64 // self.GUIDE_BITS  # buckets per 64-bit random word
-        for row, rng in zip(drawn, rngs, strict=True):
-            for lo in range(0, n_drawn, self.CHUNK):
-                hi = min(n_drawn, lo + self.CHUNK)
-                words = rng.bit_generator.random_raw(-(-(hi - lo) // lanes))
-                bucket = words.view(np.uint16)[: hi - lo]
-                cell = self.row_offset[lo:hi] + bucket
-                entry = self.table.take(cell)
-                where = self.cells[lo:hi] if sparse else slice(lo, hi)
-                row[where] = entry
-                straddles = np.flatnonzero(entry >= self._STRADDLES)
-                if len(straddles):
-                    where = self.cells[lo + straddles] if sparse else lo + straddles
-                    row[where] = self._resolve(rng, cell[straddles], entry[straddles])
-            if len(self.numpy_cells):
-                row[self.numpy_cells] = rng.poisson(self.numpy_rates)
-        return drawn
+        per_word = 64 // self.GUIDE_BITS  # buckets per 64-bit random word
+        step = max(1, self.CHUNK // lanes)  # records per chunk
+        # Straddling buckets (a few per chunk) are resolved together at the end: one
+        # call instead of one per chunk, which kept threads waiting on the GIL.
+        where, straddling = [], []
+        for lo in range(0, n_drawn, step):
+            hi = min(n_drawn, lo + step)
+            size = (hi - lo) * lanes
+            words = rng.bit_generator.random_raw(-(-size // per_word))
+            bucket = words.view(np.uint16)[:size].reshape(hi - lo, lanes)
+            cell = self.row_offset[lo:hi, None] + bucket
+            entry = self.table.take(cell)
+            out[self.cells[lo:hi] if sparse else slice(lo, hi)] = entry
+            straddles = np.flatnonzero(entry >= self._STRADDLES)
+            where.append(straddles + lo * lanes)
+            straddling.append(cell.ravel()[straddles])
+        if where:
+            record, lane = np.divmod(np.concatenate(where), lanes)
+            cell = np.concatenate(straddling)
+            out[self.cells[record] if sparse else record, lane] = self._resolve(
+                rng, cell, self.table[cell]
+            )
+        if len(self.numpy_cells):
+            out[self.numpy_cells] = rng.poisson(
+                self.numpy_rates[:, None], size=(len(self.numpy_cells), lanes)
+            )
 
     def _resolve(self, rng: np.random.Generator, cell: np.ndarray, entry: np.ndarray) -> np.ndarray:
         """Exact draws for cells whose bucket straddles a CDF step: walk the CDF up.
@@ -503,15 +560,26 @@ class PoissonSampler:
             position += step
 
 
-def replicate_streams(seed: int | None, n_replicates: int) -> list[np.random.Generator]:
-    """One random stream per bootstrap replicate, from ``seed``.
+def replicate_streams(seed: int | None, n_blocks: int) -> list[np.random.Generator]:
+    """One random stream per block of bootstrap replicates, from ``seed``.
 
     Streams are independent children of the seed (spawn key 2; key 1 is Shapley's
-    permutations), so a replicate's draws depend on the seed and its index only: not on
-    batch sizes, threads or the order batches finish in.
+    permutations), so a block's draws depend on the seed, its index and its lanes
+    (`replicate_lanes`) only: not on batch sizes, threads or the order batches finish in.
     """
     root = np.random.SeedSequence(seed, spawn_key=(2,))
-    return [np.random.default_rng(child) for child in root.spawn(n_replicates)]
+    return [np.random.default_rng(child) for child in root.spawn(n_blocks)]
+
+
+def replicate_lanes(n_records: int, dtype: type[np.floating]) -> int:
+    """Bootstrap replicates drawn together from one random stream (a block).
+
+    `MAX_REPLICATE_LANES`, or the largest power of two whose block of draws stays within
+    `REPLICATE_BLOCK_BYTES`. A function of the data and the model only (never of threads or
+    batch budgets), so the same seed gives the same replicates on every machine.
+    """
+    fits = REPLICATE_BLOCK_BYTES // (max(1, n_records) * np.dtype(dtype).itemsize)
+    return max(1, min(MAX_REPLICATE_LANES, 1 << max(0, int(fits).bit_length() - 1)))
 
 
 def bootstrap_workers(n_jobs: int | None) -> int:

@@ -208,8 +208,9 @@ def check_threads_change_nothing(model: type) -> None:
     """Bootstrap replicates in several threads (``n_jobs``) give the same result as in one.
 
     Models without ``n_jobs`` pass; so do those that keep replicates in the calling
-    thread (``parallel_replicates = False``), trivially. Small batches make the
-    replicates of the toy table spread over several batches and threads.
+    thread (``parallel_replicates = False``), trivially. Small batches (one block of
+    replicates each) make the replicates of the toy table spread over several batches
+    and threads.
     """
     if "n_jobs" not in getattr(model, "param_names", lambda: ())():
         return

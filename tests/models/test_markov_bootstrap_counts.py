@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import causality as ca
 from causality.journeys import Journeys
@@ -42,6 +43,7 @@ def per_replicate(structure, weights: np.ndarray) -> np.ndarray:
 
 def test_batched_counts_equal_per_replicate_products():
     data = random_paths(1)
+    converting = np.flatnonzero(data.conversions > 0)
     for order in (1, 2, 3):
         structure = chain_structure(data, order)
         rng = np.random.default_rng(order)
@@ -49,9 +51,19 @@ def test_batched_counts_equal_per_replicate_products():
         nulls = rng.poisson(data.nulls, size=(7, data.n_records)).astype(np.float64)
         expected = per_replicate(structure, conv + nulls)
         for exact_small in (True, False):
-            counts = structure._replicate_counts(conv, nulls, exact_small=exact_small)
+            counts = structure._replicate_counts(
+                conv[:, converting], nulls, converting, exact_small=exact_small
+            )
             assert counts.dtype == np.float64
             np.testing.assert_array_equal(counts, expected)
+        # Conversions of every record or of the converting ones only: the same counts.
+        full = structure.transition_counts(conv, nulls, converting)
+        compact = structure.transition_counts(conv[:, converting], nulls, converting)
+        for a, b in zip(full, compact, strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(
+            full[1].sum(axis=1), conv.sum(axis=1)
+        )  # every conversion ends somewhere
 
 
 def test_counts_past_float32_integers_are_summed_in_float64():
@@ -62,37 +74,57 @@ def test_counts_past_float32_integers_are_summed_in_float64():
     nulls[:, 0] = 2**24
     conv = np.zeros_like(nulls)
     conv[:, 0] = 1.0
-    counts = structure._replicate_counts(conv, nulls, exact_small=True)
+    counts = structure._replicate_counts(conv[:, [0]], nulls, np.array([0]), exact_small=True)
     np.testing.assert_array_equal(counts, per_replicate(structure, conv + nulls))
     assert counts.max() == 2**24 + 1
 
 
 def _replicates_drawn_at_once(model, data: Journeys, n: int):
-    """The model's credit of n Poisson replicates drawn in float64 in one batch."""
-    streams = base.replicate_streams(model.seed, n)
-    conv_w = PoissonSampler(data.conversions).draw_rows(streams)
-    null_w = PoissonSampler(data.nulls).draw_rows(streams)
+    """The model's credit of its n Poisson replicates, drawn in float64, in one batch.
+
+    Block by block from the blocks' streams, as the bootstrap draws them; conversions only
+    for the records the model asks for, then spread over every record for `_credit`.
+    """
+    lanes = base.replicate_lanes(data.n_records, model._replicate_dtype(data))
+    streams = base.replicate_streams(model.seed, -(-n // lanes))
+    records = model._replicate_conversion_records(data)
+    records = np.arange(data.n_records) if records is None else records
+    conv_sampler = PoissonSampler(data.conversions[records])
+    null_sampler = PoissonSampler(data.nulls)
+    conv_parts, null_parts = [], []
+    for block, stream in enumerate(streams):
+        size = min(lanes, n - block * lanes)
+        conv_parts.append(conv_sampler.draw(stream, size))
+        null_parts.append(null_sampler.draw(stream, size))
+    conv_w = np.zeros((n, data.n_records))
+    conv_w[:, records] = np.vstack(conv_parts)
+    null_w = np.vstack(null_parts)
     per_conversion = np.divide(
         data.value, data.conversions, out=np.zeros_like(data.value), where=data.conversions > 0
     )
     return model._credit(data, conv_w, conv_w * per_conversion, null_w)
 
 
-def test_bootstrap_replicates_do_not_depend_on_the_batch_size(monkeypatch):
+@pytest.mark.parametrize("lanes", [2, 16])
+def test_bootstrap_replicates_do_not_depend_on_the_batch_size(lanes, monkeypatch):
     data = random_paths(3)
-    model = ca.models.Markov(n_bootstrap=9, seed=5, n_jobs=1)
-    # Markov draws replicates in float32, two cells per float64 cell of the budget, and
-    # doubles its budget: batches of 2 replicates (5 products), against all 9 drawn in
-    # float64 at once.
+    model = ca.models.Markov(n_bootstrap=37, seed=5, n_jobs=1)
+    # Markov draws replicates in float32, for the converting records only.
     assert model._replicate_dtype(data) is np.float32
-    assert model.bootstrap_batch_scale == 2
-    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", data.n_records // 2)
+    assert len(model._replicate_conversion_records(data)) < data.n_records
+    monkeypatch.setattr(base, "REPLICATE_BLOCK_BYTES", data.n_records * 4 * lanes)
+    assert base.replicate_lanes(data.n_records, np.float32) == lanes
+    # One block per batch (several products), against all drawn in float64 at once.
+    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 1)
     conv_reps, value_reps = model._bootstrap(data)
-    conv, value = _replicates_drawn_at_once(model, data, 9)
+    conv, value = _replicates_drawn_at_once(model, data, 37)
     np.testing.assert_array_equal(conv_reps, conv)
     # Value totals are one dot product over converting records instead of a sum over
     # every record: the same terms, summed in another order.
     np.testing.assert_allclose(value_reps, value, rtol=1e-12)
+    # Several blocks in one batch: the same replicates.
+    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 10**9)
+    np.testing.assert_array_equal(model._bootstrap(data)[0], conv_reps)
 
 
 def test_counts_too_large_for_float32_draws_are_drawn_in_float64():

@@ -145,14 +145,18 @@ def test_poisson_sampler_draws_follow_the_poisson_distribution(rate):
 
 
 @pytest.mark.parametrize("zeros", [0, 90])  # every cell drawn, or only the non-zero ones
-def test_poisson_sampler_rows_do_not_depend_on_the_batch_size(zeros):
+def test_poisson_sampler_blocks_fill_columns_of_a_batch_as_drawn_alone(zeros):
     counts = np.concatenate([np.zeros(zeros), np.tile([1.0, 2.0, 0.5, 300.0, 12.0], 20)])
     sampler = PoissonSampler(counts)
     assert (sampler.cells is not None) == (zeros > 50)
-    together = sampler.draw(np.random.default_rng(5), 6)
-    rng = np.random.default_rng(5)
-    apart = np.vstack([sampler.draw(rng, 2), sampler.draw(rng, 1), sampler.draw(rng, 3)])
-    np.testing.assert_array_equal(together, apart)
+    alone = [sampler.draw(np.random.default_rng(seed), size) for seed, size in [(5, 2), (6, 3)]]
+    batch = np.full((len(counts), 7), -1.0)
+    sampler.fill(np.random.default_rng(5), batch[:, 1:3])
+    sampler.fill(np.random.default_rng(6), batch[:, 3:6])
+    np.testing.assert_array_equal(batch[:, 1:6].T, np.vstack(alone))
+    assert (batch[:, [0, 6]] == -1).all()  # nothing written outside the block
+    # Lanes are replicates: independent draws, not copies of one another.
+    assert not np.array_equal(alone[1][0], alone[1][1])
 
 
 def test_poisson_guide_tables_resolve_straddling_buckets_exactly():

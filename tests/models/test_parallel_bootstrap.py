@@ -1,7 +1,7 @@
 """Bootstrap replicates in threads: the same result for any n_jobs, batch size or order.
 
-Every replicate draws from a stream of its own (`replicate_streams`), so how replicates
-are split into batches and which thread computes a batch cannot change a number.
+Every block of replicates draws from a stream of its own (`replicate_streams`), so how
+blocks are split into batches and which thread computes a batch cannot change a number.
 Estimators not marked thread-safe (plug-ins, Shapley with a user's value function) run
 in the calling thread.
 """
@@ -46,10 +46,10 @@ MODELS = [
 @pytest.mark.parametrize(("model", "params"), MODELS)
 def test_result_is_the_same_for_any_number_of_threads_and_batch_size(model, params, monkeypatch):
     journeys = ca.Journeys.from_paths(path_table(1))
-    one = ca.attribute(journeys, model, n_bootstrap=23, n_jobs=1, **params).table
-    # Batches of one or two replicates spread over four threads.
-    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", journeys.n_records)
-    four = ca.attribute(journeys, model, n_bootstrap=23, n_jobs=4, **params).table
+    one = ca.attribute(journeys, model, n_bootstrap=53, n_jobs=1, **params).table
+    # Batches of one block spread over four threads.
+    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 1)
+    four = ca.attribute(journeys, model, n_bootstrap=53, n_jobs=4, **params).table
     pd.testing.assert_frame_equal(one, four)
     # The intervals are real bootstrap intervals, not the point estimate repeated.
     assert (one["conversions_upper"] > one["conversions_lower"]).any()
@@ -65,7 +65,7 @@ def test_batches_run_in_several_threads_when_allowed(monkeypatch):
         return credit(self, *args)
 
     monkeypatch.setattr(ca.models.Markov, "_credit_replicates", spy)
-    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 1)  # one replicate per batch
+    monkeypatch.setattr(base, "BOOTSTRAP_BATCH_CELLS", 1)  # one block per batch
     ca.attribute(journeys, "markov", n_bootstrap=40, n_jobs=3)
     assert any(name.startswith("causality-bootstrap") for name in seen)
 
@@ -108,15 +108,17 @@ def test_replicate_streams_are_independent_of_how_many_are_asked_for():
     assert [rng.random() for rng in replicate_streams(8, 3)] != few
 
 
-def test_draw_rows_gives_row_i_from_stream_i():
-    counts = np.array([0.0, 1.0, 2.0, 0.5, 70.0, 1.0])
-    rows = PoissonSampler(counts).draw_rows(replicate_streams(4, 5))
-    for i, rng in enumerate(replicate_streams(4, 5)):
-        np.testing.assert_array_equal(rows[i], PoissonSampler(counts).draw(rng, 1)[0])
+def test_replicate_lanes_are_a_power_of_two_within_the_block_budget(monkeypatch):
+    assert base.replicate_lanes(300, np.float32) == base.MAX_REPLICATE_LANES
+    monkeypatch.setattr(base, "REPLICATE_BLOCK_BYTES", 1000 * 4 * 11)
+    assert base.replicate_lanes(1000, np.float32) == 8
+    assert base.replicate_lanes(1000, np.float64) == 4
+    assert base.replicate_lanes(10**9, np.float64) == 1  # never fewer than one
 
 
 def test_draw_from_one_stream_equals_numpy_for_many_distinct_rates():
-    # Past MAX_TABLES distinct rates every cell comes from numpy, row after row.
+    # Past MAX_TABLES distinct rates every cell comes from numpy, record by record.
     rates = np.linspace(0.01, 30.0, PoissonSampler.MAX_TABLES + 10)
     drawn = PoissonSampler(rates).draw(np.random.default_rng(3), 4)
-    np.testing.assert_array_equal(drawn, np.random.default_rng(3).poisson(rates, (4, len(rates))))
+    expected = np.random.default_rng(3).poisson(rates[:, None], (len(rates), 4)).T
+    np.testing.assert_array_equal(drawn, expected)

@@ -190,9 +190,15 @@ class Markov(AttributionModel):
         share = _shares(self._effects(data, conversions, nulls, converting))
         # Totals in float64 from the converting records alone: no (n_batch, n_records)
         # value array, and whole-number sums stay exact.
-        drawn = conversions[:, converting].astype(np.float64)
-        value = drawn @ value_per_conversion[converting]
-        return drawn.sum(axis=1)[:, None] * share, value[:, None] * share
+        # The draws cover the converting records only (`_replicate_conversion_records`).
+        drawn = conversions.T.astype(np.float64)  # (converting records, n_batch)
+        value = value_per_conversion[converting] @ drawn
+        return drawn.sum(axis=0)[:, None] * share, value[:, None] * share
+
+    def _replicate_conversion_records(self, data: Journeys) -> np.ndarray | None:
+        # A Poisson resample of a zero count is zero: the total allocation reads replicate
+        # conversions only where conversions were observed.
+        return _converting(data) if self.allocation == "total" else None
 
     def _credit(self, data, conversions, value, nulls):
         if _is_observed(data, conversions, nulls):

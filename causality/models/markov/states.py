@@ -130,7 +130,10 @@ class ChainStructure:
 
         Parameters
         ----------
-        conversions, nulls : ndarray, shape (n_batch, n_records)
+        conversions : ndarray, shape (n_batch, n_records) or (n_batch, len(converting))
+            Converting journeys per record; with ``converting``, they may be given for
+            those records only.
+        nulls : ndarray, shape (n_batch, n_records)
         converting : ndarray of int, optional
             The records whose ``conversions`` may be non-zero (for resamples: those with
             observed conversions); by default found from ``conversions``.
@@ -147,20 +150,24 @@ class ChainStructure:
                 np.bincount(self.last_state, conversions[0], minlength=self.n_states)[None],
                 np.bincount(self.last_state, nulls[0], minlength=self.n_states)[None],
             )
-        counts = self._replicate_counts(conversions, nulls, exact_small=converting is not None)
-        n_edges = len(self.edge_from)
-        edges, ends = counts[:, :n_edges], counts[:, n_edges:]
-        # Each replicate's conversions binned by end state, all replicates in one bincount,
-        # over the records that convert (few, in most path tables).
+        exact_small = converting is not None
         if converting is None:
             converting = np.flatnonzero(conversions.any(axis=0))
-        ends_of_converting = self.last_state[converting]
-        to_conversion = np.stack(
-            [
-                np.bincount(ends_of_converting, row[converting], minlength=self.n_states)
-                for row in conversions
-            ]
+        if conversions.shape[1] != len(converting):
+            conversions = conversions[:, converting]
+        counts = self._replicate_counts(conversions, nulls, converting, exact_small=exact_small)
+        n_edges = len(self.edge_from)
+        edges, ends = counts[:, :n_edges], counts[:, n_edges:]
+        # Conversions binned by end state, every replicate in one sparse product.
+        by_end = sp.csc_array(
+            (
+                np.ones(len(converting)),
+                self.last_state[converting],
+                np.arange(len(converting) + 1),
+            ),
+            shape=(self.n_states, len(converting)),
         )
+        to_conversion = (by_end @ conversions.T).T
         return edges, to_conversion, ends - to_conversion
 
     def _weighted_edges(self, weights: np.ndarray) -> np.ndarray:
@@ -194,27 +201,44 @@ class ChainStructure:
         )
 
     def _replicate_counts(
-        self, conversions: np.ndarray, nulls: np.ndarray, *, exact_small: bool
+        self,
+        conversions: np.ndarray,
+        nulls: np.ndarray,
+        converting: np.ndarray,
+        *,
+        exact_small: bool,
     ) -> np.ndarray:
-        """``(conversions + nulls) @ incidence``, shape (n_batch, n_edges + n_states).
+        """Counts per transition and end state, shape (n_batch, n_edges + n_states).
 
-        One sparse product for the whole batch: the matrix is read once for all its
-        replicates (one product per replicate read it once each, and reading it was most
-        of the bootstrap's time); each count is summed in the same order either way.
-        With ``exact_small`` (the weights are whole numbers: Poisson resamples) the
-        product runs in float32, half the bytes to stream, and is kept when every count
-        is below 2**24: terms are non-negative, so partial sums only grow and a count
-        below 2**24 was summed without rounding, equal to the float64 sum. Otherwise the
-        batch is summed again in float64.
+        ``nulls @ incidence + conversions @ incidence[converting]``, with ``conversions``
+        given for the ``converting`` records only. One sparse product per kind for the whole
+        batch: the matrix is read once for all its replicates (one product per replicate
+        read it once each, and reading it was most of the bootstrap's time). With
+        ``exact_small`` (the weights are whole numbers: Poisson resamples) the products run
+        in float32, half the bytes to stream, and are kept when every count is below 2**24:
+        terms are non-negative, so partial sums only grow and a count below 2**24 was summed
+        without rounding, equal to the float64 sum. Otherwise the batch is summed again in
+        float64.
         """
         if exact_small:
-            weights = np.empty((conversions.shape[1], len(conversions)), dtype=np.float32)
-            np.add(conversions.T, nulls.T, out=weights)
-            counts = self._incidence_t32 @ weights
+            counts = self._incidence_t32 @ nulls.T
+            # Whole numbers: if their true sum is below 2**24, so is every partial sum, and
+            # a rounded sum could not fall below 2**24 either, so the check below holds.
+            counts += self._converting_incidence_t32(converting) @ conversions.T
             if counts.max(initial=0.0) < 2**24:
                 return counts.T.astype(np.float64)
-        weights64 = np.add(conversions.T, nulls.T, dtype=np.float64, order="C")
-        return (self.incidence.T @ weights64).T
+        transposed = self.incidence.T
+        counts = transposed @ np.asarray(nulls.T, dtype=np.float64)
+        counts += transposed[:, converting] @ np.asarray(conversions.T, dtype=np.float64)
+        return counts.T
+
+    def _converting_incidence_t32(self, converting: np.ndarray) -> sp.csc_array:
+        """The columns of `_incidence_t32` of the ``converting`` records, kept for reuse."""
+        kept = self.__dict__.get("_converting_t32")
+        if kept is None or not np.array_equal(kept[0], converting):
+            kept = (converting, self._incidence_t32[:, converting])
+            self.__dict__["_converting_t32"] = kept  # frozen dataclass: a cache, as above
+        return kept[1]
 
 
 def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) -> ChainStructure:
