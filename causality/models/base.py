@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
+import queue
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -251,28 +251,38 @@ class AttributionModel:
         conv_sampler = PoissonSampler(conversions)
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
 
-        # Each thread reuses its draw arrays from batch to batch (fresh memory costs page
-        # faults, which threads pay one at a time); they are freed with the fit.
-        scratch = threading.local()
+        # Draw arrays go back to a shared stock after each batch, for the next batch on
+        # any thread: fresh memory costs page faults (slow on virtual machines, and paid
+        # again whenever a thread's malloc arena hands freed memory back); the stock goes
+        # with the fit.
+        stock: queue.SimpleQueue[tuple[np.ndarray, np.ndarray | None]] = queue.SimpleQueue()
+        width = per_batch * lanes
 
         def replicates(first: int) -> tuple[np.ndarray, np.ndarray]:
             start, stop = first * lanes, min(self.n_bootstrap, (first + per_batch) * lanes)
+            try:
+                conv_all, null_all = stock.get_nowait()
+            except queue.Empty:
+                conv_all = np.empty((len(conversions), width), dtype=dtype)
+                null_all = (
+                    None
+                    if null_sampler is None
+                    else np.empty_like(conv_all, shape=(data.n_records, width))
+                )
             # Record-major (n_records, n_batch) arrays, handed on as (n_batch, n_records)
             # views: the estimators' products read a record's replicates side by side.
-            shape = (data.n_records, stop - start)
-            if getattr(scratch, "shape", None) != shape:
-                scratch.shape = shape
-                scratch.conv = np.empty((len(conversions), shape[1]), dtype=dtype)
-                scratch.null = None if null_sampler is None else np.empty(shape, dtype=dtype)
-            conv_w, null_w = scratch.conv, scratch.null
+            conv_w = conv_all[:, : stop - start]
+            null_w = None if null_all is None else null_all[:, : stop - start]
             for block in range(first, -(-stop // lanes)):
                 columns = slice(block * lanes - start, min(stop, (block + 1) * lanes) - start)
                 conv_sampler.fill(streams[block], conv_w[:, columns])
-                if null_sampler is not None:
+                if null_w is not None:
                     null_sampler.fill(streams[block], null_w[:, columns])
-            return self._credit_replicates(
+            credit = self._credit_replicates(
                 data, conv_w.T, value_per_conversion, None if null_w is None else null_w.T
             )
+            stock.put((conv_all, null_all))
+            return credit
 
         starts = range(0, n_blocks, per_batch)
         with progress_bar(self.n_bootstrap, f"{self.name} bootstrap", self.progress) as bar:
@@ -522,15 +532,25 @@ class PoissonSampler:
         # Straddling buckets (a few per chunk) are resolved together at the end: one
         # call instead of one per chunk, which kept threads waiting on the GIL.
         where, straddling = [], []
+        # Chunk-sized buffers, reused: fresh ones per chunk cost page faults (in threads,
+        # whose malloc arenas hand freed memory back to the system at once).
+        cells_buf = np.empty(step * lanes, dtype=np.int64)
+        entry_buf = np.empty(step * lanes, dtype=np.uint8)
+        flag_buf = np.empty(step * lanes, dtype=bool)
         for lo in range(0, n_drawn, step):
             hi = min(n_drawn, lo + step)
             size = (hi - lo) * lanes
             words = rng.bit_generator.random_raw(-(-size // per_word))
             bucket = words.view(np.uint16)[:size].reshape(hi - lo, lanes)
-            cell = self.row_offset[lo:hi, None] + bucket
-            entry = self.table.take(cell)
+            cell = np.add(
+                self.row_offset[lo:hi, None], bucket, out=cells_buf[:size].reshape(hi - lo, lanes)
+            )
+            entry = np.take(self.table, cell, out=entry_buf[:size].reshape(hi - lo, lanes))
             out[self.cells[lo:hi] if sparse else slice(lo, hi)] = entry
-            straddles = np.flatnonzero(entry >= self._STRADDLES)
+            flags = np.greater_equal(
+                entry, self._STRADDLES, out=flag_buf[:size].reshape(hi - lo, lanes)
+            )
+            straddles = np.flatnonzero(flags)
             where.append(straddles + lo * lanes)
             straddling.append(cell.ravel()[straddles])
         if where:

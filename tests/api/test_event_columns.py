@@ -17,6 +17,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from causality.api.attribution_compute import compute, event_frame
 from causality.api.attribution_data import load_events
@@ -240,3 +242,27 @@ def test_a_failed_load_is_retried_by_the_next_query(api, monkeypatch):
         store.snapshot(conn, "test")
     monkeypatch.setattr(store_module, "fetch_events", original)
     assert_same_frames(api.services, store)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 30), max_size=40),
+    st.lists(st.integers(0, 30), max_size=40),
+)
+def test_merging_columns_orders_rows_by_time_then_primary_key(mine, later):
+    from causality.api.columns.table import FIELDS, EventColumns
+
+    def columns(ts: list[int], first_pk: int) -> EventColumns:
+        ts = np.sort(np.array(ts, dtype=np.int64))
+        pk = np.arange(first_pk, first_pk + len(ts))  # stands in every other column
+        return EventColumns({name: pk.astype(dtype) for name, dtype in FIELDS.items()} | {"ts": ts})
+
+    old, new = columns(mine, 0), columns(later, len(mine))
+    merged = old.merge(new)
+    # Reference: every row sorted by (ts, pk); later rows have the larger pks.
+    ts = np.concatenate([old["ts"], new["ts"]])
+    pk = np.concatenate([old["user"], new["user"]])
+    order = np.lexsort((pk, ts))
+    for name in FIELDS:
+        want = np.concatenate([old[name], new[name]])[order]
+        np.testing.assert_array_equal(merged[name], want, err_msg=name)

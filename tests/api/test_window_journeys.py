@@ -21,6 +21,7 @@ from causality import Journeys, attribute
 from causality.api.attribution_compute import compute
 from causality.api.attribution_data import load_events
 from causality.api.attribution_query import parse_query
+from causality.api.columns.facts import LabelFacts
 from causality.api.columns.journeys import FactsCache, window_input, window_journeys
 from causality.api.columns.labels import Labels
 from causality.errors import CausalityWarning
@@ -219,6 +220,29 @@ def test_label_facts_follow_the_rules_of_from_events():
     del labels
     gc.collect()
     assert len(facts) == 0
+
+
+def test_ranks_of_a_few_new_labels_are_placed_as_a_full_sort_places_them(monkeypatch):
+    rng = np.random.default_rng(4)
+    alphabet = np.array(list("abAB é\u3000z0\x1c"))
+    texts = list(
+        dict.fromkeys("".join(rng.choice(alphabet, rng.integers(0, 8))) for _ in range(9000))
+    )
+    labels, facts = Labels(), LabelFacts()
+    labels.encode(np.array(texts[:2000], dtype=object))
+    facts.rank(labels, 2000)
+    placed = []
+    inserted = LabelFacts._inserted
+    monkeypatch.setattr(
+        LabelFacts, "_inserted", lambda self, *args: placed.append(1) or inserted(self, *args)
+    )
+    for step in (1, 7, 60, 125, 1000, 3):  # 1000 is past INSERT_SHARE: a full sort
+        size = len(labels)
+        labels.encode(np.array(texts[size : size + step], dtype=object))
+        seen = texts[: len(labels)]
+        rank = facts.rank(labels, len(labels))
+        assert [seen[i] for i in np.argsort(rank)] == sorted(seen)
+    assert len(placed) == 5
 
 
 @pytest.mark.parametrize("seed", range(3))

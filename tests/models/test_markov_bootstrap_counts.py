@@ -79,6 +79,20 @@ def test_counts_past_float32_integers_are_summed_in_float64():
     assert counts.max() == 2**24 + 1
 
 
+def test_conversions_per_end_state_past_float32_integers_are_summed_in_float64():
+    data = random_paths(6, n=200)
+    structure = chain_structure(data, 1)
+    # Three records ending in one state, each 2**23 + 1 conversions (a float32 each):
+    # their sum, 3 * 2**23 + 3, is odd and above 2**24, so float32 would round it.
+    same_end = np.flatnonzero(structure.last_state == np.bincount(structure.last_state).argmax())
+    converting = same_end[:3]
+    conversions = np.full((2, 3), 2**23 + 1, dtype=np.float32)
+    nulls = np.zeros((2, data.n_records), dtype=np.float32)
+    _, to_conversion, _ = structure.transition_counts(conversions, nulls, converting)
+    assert to_conversion.dtype == np.float64
+    assert to_conversion[:, structure.last_state[converting[0]]].tolist() == [3 * 2**23 + 3] * 2
+
+
 def _replicates_drawn_at_once(model, data: Journeys, n: int):
     """The model's credit of its n Poisson replicates, drawn in float64, in one batch.
 

@@ -67,6 +67,10 @@ class Labels:
             out.append(mapping[codes])
         return np.concatenate(out).astype(np.int32, copy=False)
 
+    def label(self, code: int) -> str:
+        """The label of ``code``."""
+        return self._labels[code]
+
     def code_of(self, label: str) -> int:
         """The code of ``label``, or -1 when it was never seen."""
         return self._codes.get(label, -1)

@@ -83,20 +83,26 @@ class EventColumns:
         """Both row sets in ``(ts, pk)`` order; every row of ``later`` has a larger pk.
 
         A linear merge: each row of ``later`` goes after the rows of ``self`` with a
-        time up to its own, which keeps ties in primary-key order.
+        time up to its own, which keeps ties in primary-key order. The rows of ``self``
+        before the first of ``later`` (new events are mostly recent: nearly all of
+        them) are copied as one block; only the rest is interleaved.
         """
         if len(later) == 0:
             return self
         if len(self) == 0:
             return later
         slots = np.searchsorted(self.arrays["ts"], later.arrays["ts"], side="right")
-        slots += np.arange(len(later))
-        from_later = np.zeros(len(self) + len(later), dtype=bool)
+        head = int(slots[0])  # `later` is sorted by time: its first slot is the lowest
+        slots += np.arange(len(later)) - head
+        from_later = np.zeros(len(self) + len(later) - head, dtype=bool)
         from_later[slots] = True
+        from_self = ~from_later
         merged = {}
         for name, mine in self.arrays.items():
-            out = np.empty(len(from_later), dtype=mine.dtype)
-            out[from_later] = later.arrays[name]
-            out[~from_later] = mine
+            out = np.empty(len(self) + len(later), dtype=mine.dtype)
+            out[:head] = mine[:head]
+            rest = out[head:]
+            rest[from_later] = later.arrays[name]
+            rest[from_self] = mine[head:]
             merged[name] = out
         return EventColumns(merged)

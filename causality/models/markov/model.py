@@ -190,10 +190,17 @@ class Markov(AttributionModel):
         share = _shares(self._effects(data, conversions, nulls, converting))
         # Totals in float64 from the converting records alone: no (n_batch, n_records)
         # value array, and whole-number sums stay exact.
-        # The draws cover the converting records only (`_replicate_conversion_records`).
-        drawn = conversions.T.astype(np.float64)  # (converting records, n_batch)
-        value = value_per_conversion[converting] @ drawn
-        return drawn.sum(axis=0)[:, None] * share, value[:, None] * share
+        # The draws cover the converting records only (`_replicate_conversion_records`);
+        # summed in float64 through einsum's small buffers, not a batch-sized copy.
+        totals = np.einsum("bc->b", conversions, dtype=np.float64, casting="safe")
+        value = np.einsum(
+            "bc,c->b",
+            conversions,
+            value_per_conversion[converting],
+            dtype=np.float64,
+            casting="safe",
+        )
+        return totals[:, None] * share, value[:, None] * share
 
     def _replicate_conversion_records(self, data: Journeys) -> np.ndarray | None:
         # A Poisson resample of a zero count is zero: the total allocation reads replicate

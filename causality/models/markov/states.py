@@ -158,16 +158,24 @@ class ChainStructure:
         counts = self._replicate_counts(conversions, nulls, converting, exact_small=exact_small)
         n_edges = len(self.edge_from)
         edges, ends = counts[:, :n_edges], counts[:, n_edges:]
-        # Conversions binned by end state, every replicate in one sparse product.
+        # Conversions binned by end state, every replicate in one sparse product: in the
+        # draws' float32 when whole numbers stay exact (as in `_replicate_counts`), which
+        # spares a float64 copy of the batch.
         by_end = sp.csc_array(
             (
-                np.ones(len(converting)),
+                np.ones(len(converting), dtype=np.float32),
                 self.last_state[converting],
                 np.arange(len(converting) + 1),
             ),
             shape=(self.n_states, len(converting)),
         )
-        to_conversion = (by_end @ conversions.T).T
+        to_conversion = None
+        if exact_small and conversions.dtype == np.float32:
+            to_conversion = by_end @ conversions.T
+            to_conversion = None if to_conversion.max(initial=0.0) >= 2**24 else to_conversion
+        if to_conversion is None:
+            to_conversion = by_end.astype(np.float64) @ np.asarray(conversions.T, dtype=np.float64)
+        to_conversion = to_conversion.T.astype(np.float64)
         return edges, to_conversion, ends - to_conversion
 
     def _weighted_edges(self, weights: np.ndarray) -> np.ndarray:
