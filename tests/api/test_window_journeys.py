@@ -319,3 +319,64 @@ def test_path_tables_are_freed_without_the_cycle_collector(api):
         assert alive() is None
     finally:
         gc.enable()
+
+
+def _synthetic_snapshot(user_codes: np.ndarray, user_labels: list[str]):
+    from causality.api.columns.fetch import EventLabels
+    from causality.api.columns.store import Snapshot
+    from causality.api.columns.table import CONVERSION, TOUCH, EventColumns
+
+    n = len(user_codes)
+    conv = np.arange(n) % 3 == 2
+    labels = EventLabels()
+    labels.channel_group.encode(np.array(["Email", "Direct"], dtype=object))
+    labels.names.encode(np.array(["purchase"], dtype=object))
+    labels.users.encode(np.array(user_labels, dtype=object))
+    now = 1_790_000_000_000_000
+    columns = EventColumns(
+        {
+            "ts": now - 1_000_000 * np.arange(n, 0, -1, dtype=np.int64),
+            "kind": np.where(conv, CONVERSION, TOUCH).astype(np.int8),
+            "name": np.where(conv, 0, -1).astype(np.int32),
+            "user": np.asarray(user_codes, dtype=np.int32),
+            "user_matched": np.zeros(n, bool),
+            "anon": np.full(n, -1, np.int32),
+            "linkable": np.zeros(n, bool),
+            "channel_group": np.where(conv, -1, np.arange(n) % 2).astype(np.int32),
+            "source": np.full(n, -1, np.int32),
+            "medium": np.full(n, -1, np.int32),
+            "campaign": np.full(n, -1, np.int32),
+            "value": np.where(conv, 10.0, np.nan),
+            "offline": np.zeros(n, bool),
+        }
+    )
+    empty = np.empty(0, np.int32)
+    return Snapshot((columns,), empty, labels, len(labels.users), 0), now
+
+
+def test_a_blank_user_id_in_the_window_leaves_the_window_to_from_events():
+    from causality.api.attribution_query import AttributionQuery
+
+    def query(now: int) -> AttributionQuery:
+        day = 86_400 * 1_000_000
+        return AttributionQuery(
+            model="markov",
+            params={},
+            start_us=now - day,
+            end_us=now + day,
+            timezone="UTC",
+            conversion="purchase",
+            group_by="channel_group",
+            lookback_days=30,
+            currency="USD",
+        )
+
+    labels = ["b", " ", "a"]
+    # A blank id exists but no row of the window uses it: cut from the codes.
+    snapshot, now = _synthetic_snapshot(np.array([0, 0, 0, 2, 2, 2]), labels)
+    cut = window_input(snapshot, query(now), FactsCache())
+    assert cut is not None and cut.channels == ("Direct", "Email")
+    np.testing.assert_array_equal(cut.channel, [1, 0, -1, 0, 1, -1])  # Email, Direct
+    # A row uses it: from_events decides (it reads a blank id as missing and warns).
+    snapshot, now = _synthetic_snapshot(np.array([0, 0, 0, 1, 1, 1]), labels)
+    assert window_input(snapshot, query(now), FactsCache()) is None

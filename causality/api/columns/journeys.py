@@ -17,6 +17,7 @@ and warnings stay exactly the library's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -85,6 +86,43 @@ class FactsCache:
             return facts
 
 
+#: Channel keys below this are looked up in a table, larger ones by binary search.
+_TABLE_KEYS = 1 << 22
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelCodes:
+    """Rows' channels as indices into the window's sorted channel names, made on demand.
+
+    Updating a window's path table reads the channels of a few persons' rows only, so
+    they are not made for every row up front (ten million rows: a pass and arrays that
+    cost more than the few rows need). ``keys(rows)`` gives the rows' grouping keys;
+    ``distinct`` holds the touches' distinct keys, sorted, ``index`` their channels.
+    """
+
+    keys: Callable[[np.ndarray | slice], np.ndarray]
+    distinct: np.ndarray
+    index: np.ndarray
+    is_conv: np.ndarray
+
+    def at(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Channel index of ``rows``: a touch's channel, -1 for a conversion."""
+        is_conv = self.is_conv[rows]
+        if len(self.distinct) == 0:  # no touches
+            return np.full(len(is_conv), -1, dtype=np.int32)
+        keys = self.keys(rows)
+        # A conversion's key may be no touch's: clipped into range, then masked.
+        top = int(self.distinct[-1])
+        if top < _TABLE_KEYS:  # small keys: a lookup table
+            table = np.full(top + 2, -1, dtype=np.int32)
+            table[self.distinct] = self.index
+            found = table[np.minimum(keys, top + 1)]
+        else:
+            place = np.minimum(np.searchsorted(self.distinct, keys), len(self.distinct) - 1)
+            found = self.index[place]
+        return np.where(is_conv, -1, found).astype(np.int32, copy=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class WindowInput:
     """One query window's touches and conversions, coded as `journeys_from_coded` reads them.
@@ -93,14 +131,15 @@ class WindowInput:
     (users by id, then unlinked anonymous ids by id); ``pid`` names each row's person
     stably across snapshots: a user code, or ``-1 - code`` of an anonymous id.
     ``owner`` maps an anonymous id to the user its rows join through a row of the
-    window holding both ids (-1: none).
+    window holding both ids (-1: none). ``ts`` is in microseconds since the epoch;
+    `times` (nanoseconds) and the rows' channels (``codes``) are made when asked for.
     """
 
     person: np.ndarray
     pid: np.ndarray
-    times: np.ndarray  # nanoseconds since the epoch
+    ts: np.ndarray
     is_conv: np.ndarray
-    channel: np.ndarray
+    codes: ChannelCodes
     channels: tuple[str, ...]
     value: np.ndarray
     owner: np.ndarray
@@ -108,6 +147,16 @@ class WindowInput:
     anon_rank: np.ndarray
     conversions: int
     unmatched: int
+
+    @functools.cached_property
+    def times(self) -> np.ndarray:
+        """Every row's time in nanoseconds since the epoch."""
+        return self.ts * 1000
+
+    @functools.cached_property
+    def channel(self) -> np.ndarray:
+        """Every row's channel index (-1 for conversions)."""
+        return self.codes.at(slice(None))
 
     def order_key(self, pid: np.ndarray) -> np.ndarray:
         """The ``person`` order key of persons named by ``pid``, ranked by this window's labels."""
@@ -150,13 +199,17 @@ def window_input(
     has_anon = anon >= 0
     n_anons, n_users = snapshot.n_anons, snapshot.n_users
     users, anons = labels.users, labels.anons
-    unmatched = int(facts.unmatched(anons, n_anons)[anon[has_anon]].sum())
+    unmatched_ids = facts.unmatched(anons, n_anons)
+    # Per row only when some id is of the kind at all (rarely): a gather over every row
+    # is most of the cost of these checks.
+    unmatched = int(unmatched_ids[anon[has_anon]].sum()) if unmatched_ids.any() else 0
     if conversions == 0:
         return WindowJourneys(None, 0, unmatched)
     has_user = cut.user >= 0
-    if facts.blank(users, n_users)[cut.user[has_user]].any():
+    blank_users, blank_anons = facts.blank(users, n_users), facts.blank(anons, n_anons)
+    if blank_users.any() and blank_users[cut.user[has_user]].any():
         return None
-    if facts.blank(anons, n_anons)[anon[has_anon]].any():
+    if blank_anons.any() and blank_anons[anon[has_anon]].any():
         return None
     value = cut.cols["value"]
     value = np.where(np.isnan(value), 0.0, value)
@@ -169,14 +222,14 @@ def window_input(
     touched = _channels(cut, labels, query.group_by)
     if touched is None:
         return None
-    channel, channels = touched
+    codes, channels = touched
     person, pid, owner = persons
     return WindowInput(
         person=person,
         pid=pid,
-        times=cut.cols["ts"] * 1000,
+        ts=cut.cols["ts"],
         is_conv=cut.is_conv,
-        channel=channel,
+        codes=codes,
         channels=tuple(channels),
         value=value,
         owner=owner,
@@ -228,23 +281,32 @@ def _persons(
     return person, pid, owner
 
 
-def _channels(cut: Cut, labels: EventLabels, group_by: str) -> tuple[np.ndarray, list[str]] | None:
-    """Per row, the index of its channel among the sorted names of the touches' channels.
+def _channels(
+    cut: Cut, labels: EventLabels, group_by: str
+) -> tuple[ChannelCodes, list[str]] | None:
+    """The rows' channels (made on demand) and the sorted names of the touches' channels.
 
-    Names are made once per distinct code; None when a touch's channel is blank.
+    Names are made once per distinct key; None when a touch's channel is blank.
     """
     cols = cut.cols
     if group_by == "source_medium":
-        width = int(cols["medium"].max(initial=-1)) + 2
-        key = (cols["source"].astype(np.int64) + 1) * width + cols["medium"] + 1
+        source, medium = cols["source"], cols["medium"]
+        width = int(medium.max(initial=-1)) + 2
+
+        def keys(rows: np.ndarray | slice) -> np.ndarray:
+            return (source[rows].astype(np.int64) + 1) * width + medium[rows] + 1
+
     else:
-        key = cols[group_by] + 1
-    touch = ~cut.is_conv
-    distinct, place = _distinct(key, touch)
+        column = cols[group_by]
+
+        def keys(rows: np.ndarray | slice) -> np.ndarray:
+            return column[rows].astype(np.int64) + 1
+
+    distinct = _distinct_touch_keys(keys, cut.is_conv)
     if group_by == "source_medium":
-        source = _filled(labels.source, distinct // width - 1, "(direct)")
-        medium = _filled(labels.medium, distinct % width - 1, "(none)")
-        names = pc.binary_join_element_wise(source, medium, " / ").to_pylist()
+        source_names = _filled(labels.source, distinct // width - 1, "(direct)")
+        medium_names = _filled(labels.medium, distinct % width - 1, "(none)")
+        names = pc.binary_join_element_wise(source_names, medium_names, " / ").to_pylist()
     else:
         missing = "Unassigned" if group_by == "channel_group" else "(not set)"
         names = _filled(getattr(labels, group_by), distinct - 1, missing).to_pylist()
@@ -252,37 +314,32 @@ def _channels(cut: Cut, labels: EventLabels, group_by: str) -> tuple[np.ndarray,
         return None
     # Two codes may name one channel (a stored "Unassigned" and a missing group).
     sorted_names = sorted(set(names))
-    index = {name: i for i, name in enumerate(sorted_names)}
-    rank = np.array([index[name] for name in names], dtype=np.int32)
-    return place(rank), sorted_names
+    position = {name: i for i, name in enumerate(sorted_names)}
+    index = np.array([position[name] for name in names], dtype=np.int32)
+    return ChannelCodes(keys, distinct, index, cut.is_conv), sorted_names
 
 
-def _distinct(keys: np.ndarray, touch: np.ndarray) -> tuple[np.ndarray, Callable]:
-    """The distinct keys of the touches, sorted, and a map of per-key values onto the rows.
+#: Rows per step when finding the touches' distinct keys: chunk-sized temporaries,
+#: reused by the allocator, instead of row-sized ones that cost fresh pages each query.
+_KEY_CHUNK = 1 << 20
 
-    ``place(values)`` gives every touch the value of its key and every other row -1.
-    Small non-negative keys (the common case) are looked up in tables, without sorting
-    or copying the touches out: conversions take the key one past the largest.
-    """
-    space = int(keys.max(initial=0)) + 1
-    if space > 4 * len(keys) + 64:
-        distinct, inverse = np.unique(keys[touch], return_inverse=True)
 
-        def place_sorted(values: np.ndarray) -> np.ndarray:
-            out = np.full(len(keys), -1, dtype=np.int32)
-            out[touch] = values[inverse.ravel()]
-            return out
-
-        return distinct, place_sorted
-    marked = np.where(touch, keys, space)
-    distinct = np.flatnonzero(np.bincount(marked, minlength=space + 1)[:space])
-
-    def place(values: np.ndarray) -> np.ndarray:
-        table = np.full(space + 1, -1, dtype=np.int32)
-        table[distinct] = values
-        return table[marked]
-
-    return distinct, place
+def _distinct_touch_keys(keys: Callable[[slice], np.ndarray], is_conv: np.ndarray) -> np.ndarray:
+    """The distinct keys of the rows that are not conversions, sorted."""
+    found = []
+    for lo in range(0, len(is_conv), _KEY_CHUNK):
+        rows = slice(lo, lo + _KEY_CHUNK)
+        chunk = keys(rows)[~is_conv[rows]]
+        if len(chunk) == 0:
+            continue
+        low = int(chunk.min())
+        if int(chunk.max()) - low < 4 * len(chunk) + 64:  # small keys: count them
+            found.append(np.flatnonzero(np.bincount(chunk - low)) + low)
+        else:
+            found.append(np.unique(chunk))
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return np.unique(np.concatenate(found))
 
 
 def _filled(labels: Labels, codes: np.ndarray, missing: str) -> pa.Array:

@@ -173,8 +173,8 @@ class WindowPaths:
             unattributed_conversions=float((~journey).sum()),
             unattributed_value=float(value[~journey].sum()),
             window=(
-                pd.Timestamp(int(source.times.min()), tz="UTC"),
-                pd.Timestamp(int(source.times.max()), tz="UTC"),
+                pd.Timestamp(int(source.ts.min()) * 1000, tz="UTC"),
+                pd.Timestamp(int(source.ts.max()) * 1000, tz="UTC"),
             ),
             lookback=lookback,
         )
@@ -200,9 +200,15 @@ class WindowPaths:
 
 def _segments(source: WindowInput, rows: np.ndarray | None, lookback_days: int) -> Segments:
     """Segments of ``rows`` of the window (every row when None: no copy of the columns)."""
-    columns = (source.person, source.times, source.is_conv, source.value)
-    if rows is not None:
-        columns = tuple(column[rows] for column in columns)
+    if rows is None:
+        columns = (source.person, source.times, source.is_conv, source.value)
+    else:  # the rows' times only, not every row's (`WindowInput.times`)
+        columns = (
+            source.person[rows],
+            source.ts[rows] * 1000,
+            source.is_conv[rows],
+            source.value[rows],
+        )
     return coded_segments(*columns, lookback=pd.Timedelta(days=lookback_days))
 
 
@@ -222,7 +228,7 @@ def _records(
     touches = segments.touches[record]
     journey = np.flatnonzero(touches > 0)
     return (
-        source.channel[kept_rows],
+        source.codes.at(kept_rows),
         np.concatenate([[0], np.cumsum(touches[journey])]),
         source.pid[last_row],
         segments.converts[record],
