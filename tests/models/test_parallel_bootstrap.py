@@ -35,7 +35,8 @@ def path_table(seed: int, n: int = 300, channels: int = 5) -> pd.DataFrame:
 
 MODELS = [
     ("markov", {}),
-    ("markov", {"order": 2, "allocation": "journey"}),
+    ("markov", {"allocation": "journey"}),
+    ("markov", {"order": 2, "allocation": "journey"}),  # in the calling thread
     ("shapley", {}),
     ("shapley", {"value": "subset_conversions"}),
     ("linear", {}),
@@ -122,3 +123,10 @@ def test_draw_from_one_stream_equals_numpy_for_many_distinct_rates():
     drawn = PoissonSampler(rates).draw(np.random.default_rng(3), 4)
     expected = np.random.default_rng(3).poisson(rates[:, None], (len(rates), 4)).T
     np.testing.assert_array_equal(drawn, expected)
+
+
+def test_markov_uses_threads_at_order_one_only():
+    # Higher orders' batched solves ran slower in two threads than in one.
+    assert ca.models.Markov(order=1).parallel_replicates
+    assert not ca.models.Markov(order=2).parallel_replicates
+    assert not ca.models.Markov(order=3).parallel_replicates
