@@ -229,10 +229,14 @@ class ChainStructure:
         float64.
         """
         if exact_small:
-            counts = self._incidence_t32 @ nulls.T
-            # Whole numbers: if their true sum is below 2**24, so is every partial sum, and
-            # a rounded sum could not fall below 2**24 either, so the check below holds.
-            counts += self._converting_incidence_t32(converting) @ conversions.T
+            # Whole numbers: if their true sum is below 2**24, so is every term and partial
+            # sum (a term that rounds in float32 is above 2**24 itself), and a rounded sum
+            # cannot fall below 2**24 either, so the check below holds. (Draws already in
+            # float32 are used as they are.)
+            counts = self._incidence_t32 @ np.asarray(nulls.T, dtype=np.float32)
+            counts += self._converting_incidence_t32(converting) @ np.asarray(
+                conversions.T, dtype=np.float32
+            )
             if counts.max(initial=0.0) < 2**24:
                 return counts.T.astype(np.float64)
         transposed = self.incidence.T
