@@ -255,9 +255,9 @@ class AttributionModel:
         null_sampler = PoissonSampler(nulls) if self.uses_nulls else None
 
         # Draw arrays go back to a shared stock after each batch, for the next batch on
-        # any thread: fresh memory costs page faults (slow on virtual machines, and paid
-        # again whenever a thread's malloc arena hands freed memory back); the stock goes
-        # with the fit.
+        # any thread: fresh memory costs page faults, which `perf` showed as a large share
+        # of the bootstrap's time on a virtual machine (huge pages zeroed on first touch);
+        # the stock goes with the fit.
         stock: queue.SimpleQueue[tuple[np.ndarray, np.ndarray | None]] = queue.SimpleQueue()
         width = per_batch * lanes
 
@@ -535,24 +535,15 @@ class PoissonSampler:
         # Straddling buckets (a few per chunk) are resolved together at the end: one
         # call instead of one per chunk, which kept threads waiting on the GIL.
         where, straddling = [], []
-        # Chunk-sized buffers, reused: fresh ones per chunk cost page faults (in threads,
-        # whose malloc arenas hand freed memory back to the system at once).
-        cells_buf = np.empty(step * lanes, dtype=np.int64)
-        entry_buf = np.empty(step * lanes, dtype=np.uint8)
-        flag_buf = np.empty(step * lanes, dtype=bool)
         for lo in range(0, n_drawn, step):
             hi = min(n_drawn, lo + step)
             size = (hi - lo) * lanes
             words = rng.bit_generator.random_raw(-(-size // per_word))
             bucket = words.view(np.uint16)[:size].reshape(hi - lo, lanes)
-            cell = np.add(
-                self.row_offset[lo:hi, None], bucket, out=cells_buf[:size].reshape(hi - lo, lanes)
-            )
-            entry = np.take(self.table, cell, out=entry_buf[:size].reshape(hi - lo, lanes))
+            cell = self.row_offset[lo:hi, None] + bucket
+            entry = self.table.take(cell)
             out[self.cells[lo:hi] if sparse else slice(lo, hi)] = entry
-            flags = np.greater_equal(
-                entry, self._STRADDLES, out=flag_buf[:size].reshape(hi - lo, lanes)
-            )
+            flags = entry >= self._STRADDLES
             straddles = np.flatnonzero(flags)
             where.append(straddles + lo * lanes)
             straddling.append(cell.ravel()[straddles])
