@@ -249,7 +249,8 @@ class ChainStructure:
         kept = self.__dict__.get("_converting_t32")
         if kept is None or not np.array_equal(kept[0], converting):
             kept = (converting, self._incidence_t32[:, converting])
-            self.__dict__["_converting_t32"] = kept  # frozen dataclass: a cache, as above
+            # A frozen dataclass: cached in the instance dict, as `cached_property` does.
+            self.__dict__["_converting_t32"] = kept
         return kept[1]
 
 
