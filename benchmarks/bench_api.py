@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import platform
 import shutil
@@ -198,7 +199,9 @@ def load(server: Server, clients: int, duration: float) -> dict:
     lock = threading.Lock()
 
     # Bodies are built before the clock starts, so the clients' JSON encoding does not
-    # compete with the server for the machine's cores during the measurement.
+    # compete with the server for the machine's cores during the measurement. A client
+    # that has sent all of its bodies sends them again under new event ids (a byte
+    # replacement), so none runs dry before the time is up however fast the server is.
     per_client = max(20, int(duration * 12))
     bodies = [
         [
@@ -212,7 +215,7 @@ def load(server: Server, clients: int, duration: float) -> dict:
     def work(c: int) -> None:
         poster = Poster(server)
         try:
-            for body in bodies[c]:
+            for body in _renamed_forever(bodies[c]):
                 if time.monotonic() >= stop_at:
                     break
                 started = time.perf_counter()
@@ -241,6 +244,14 @@ def load(server: Server, clients: int, duration: float) -> dict:
         "server_errors": sum(v for k, v in statuses.items() if k >= 500),
         **percentiles(latencies),
     }
+
+
+def _renamed_forever(bodies: list[bytes]):
+    """The bodies, then again and again with every event id prefixed by the round."""
+    for round_ in itertools.count():
+        prefix = f'"r{round_}load'.encode()
+        for body in bodies:
+            yield body if round_ == 0 else body.replace(b'"load', prefix)
 
 
 def post_500(server: Server, n: int) -> dict:
