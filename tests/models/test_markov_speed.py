@@ -75,6 +75,22 @@ def test_chain_structure_matches_walking_every_path(order, collapse):
     )
 
 
+@pytest.mark.parametrize(
+    ("order", "n_channels", "dtype"),
+    [(2, 180, np.int16), (2, 181, np.int32), (3, 30, np.int16), (3, 31, np.int32)],
+)
+def test_state_keys_at_the_edges_of_their_integer_types(order, n_channels, dtype):
+    # Keys are made in the narrowest type that holds base**order - 1: these tables reach
+    # the top of int16 from below, and pass it.
+    journeys = ca.Journeys.from_paths(random_table(5, n_paths=600, n_channels=n_channels))
+    keys = states_module._state_keys(journeys.codes, journeys.offsets, order, n_channels + 1)
+    assert keys.dtype == dtype
+    assert keys.max() > np.iinfo(np.int16).max // 2
+    for collapse in (True, False):
+        _, transitions, last = structure_transitions(journeys, order, collapse)
+        assert (transitions, last) == walked_transitions(journeys, order, collapse)
+
+
 def test_hashed_keys_index_like_lookup_tables(monkeypatch):
     journeys = ca.Journeys.from_paths(random_table(7, n_channels=6))
     direct = chain_structure(journeys, 3)

@@ -269,26 +269,23 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
             "index. Fix: lower order= or group rare channels together."
         )
     offsets = journeys.offsets
-    key = _state_keys(journeys.codes, offsets, order, base)
-    spare = None  # a touch-sized buffer to reuse
+    # Keys are made and collapsed in the narrowest integers that hold them (fewer bytes
+    # to move), then widened once: numpy indexes fastest with int64.
+    narrow = _state_keys(journeys.codes, offsets, order, base)
     if collapse:
-        repeat = key[1:] == key[:-1]
+        repeat = narrow[1:] == narrow[:-1]
         repeat[offsets[1:-1] - 1] = False  # a record's first touch repeats nothing
         dropped = np.flatnonzero(repeat) + 1
+        del repeat
         if len(dropped):
-            spare, key = key, np.delete(key, dropped)
+            narrow = np.delete(narrow, dropped)
             # Each record shrinks by its dropped touches (counted per record, not per touch).
             owner = np.searchsorted(offsets, dropped, side="right") - 1
             shrink = np.bincount(owner, minlength=len(offsets) - 1).cumsum()
             offsets = offsets - np.concatenate([[0], shrink])
-    # Big arrays are built in place where the keys allow: fresh ones of this size cost
-    # page faults, which took as long as the arithmetic on a 10-channel table.
-    latest = np.empty_like(key) if spare is None else spare[: len(key)]  # channel entered
-    if order == 1:
-        np.copyto(latest, key)
-    else:
-        np.floor_divide(key, base ** (order - 1), out=latest)
-    del spare
+    latest = np.floor_divide(narrow, base ** (order - 1), dtype=np.int64)  # channel entered
+    key = narrow.astype(np.int64)
+    del narrow
     state_keys, state = _index(key, base**order, in_place=True)
     del key  # `state` may be its buffer
     n_states = len(state_keys) + 1
@@ -330,21 +327,23 @@ def _state_keys(codes: np.ndarray, offsets: np.ndarray, order: int, base: int) -
 
     A state is the last ``order`` channels, written as base-``base`` digits (channel
     code + 1) with the latest channel most significant; digit 0 pads tuples shorter
-    than ``order`` at the start of a record.
+    than ``order`` at the start of a record. Keys come in the narrowest signed integer
+    type that holds every key below ``base ** order``.
     """
-    key = np.add(codes, 1, dtype=np.int64)  # wide: numpy indexes fastest with int64
+    dtype = next(t for t in (np.int16, np.int32, np.int64) if base**order <= np.iinfo(t).max)
+    digit = np.add(codes, 1, dtype=dtype)  # channel code + 1
     if order == 1:
-        return key
+        return digit
+    key = digit.copy()
     starts, lengths = offsets[:-1], np.diff(offsets)
     for lag in range(1, order):
         key *= base
-        # Add the channel `lag` touches back (code + 1), in place: no shifted copy.
-        np.add(key[lag:], codes[:-lag], out=key[lag:])
-        key[lag:] += 1
+        # Add the channel `lag` touches back, in place: no shifted copy.
+        key[lag:] += digit[:-lag]
         for position in range(lag):  # the first `lag` touches have no channel that far back
             first = starts[lengths > position] + position
             first = first[first >= lag]
-            key[first] -= codes[first - lag].astype(np.int64) + 1
+            key[first] -= digit[first - lag]
     return key
 
 
