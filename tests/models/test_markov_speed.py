@@ -63,9 +63,14 @@ def structure_transitions(journeys, order, collapse):
     return structure, transitions, [states[s] for s in structure.last_state]
 
 
-@pytest.mark.parametrize(("order", "collapse"), itertools.product([1, 2, 3, 4], [True, False]))
-def test_chain_structure_matches_walking_every_path(order, collapse):
+@pytest.mark.parametrize(
+    ("order", "collapse", "edges"),
+    itertools.product([1, 2, 3, 4], [True, False], ["by key", "by state"]),
+)
+def test_chain_structure_matches_walking_every_path(order, collapse, edges, monkeypatch):
     journeys = ca.Journeys.from_paths(random_table(order))
+    if edges == "by state":  # as for large key spaces: states numbered first, by table
+        monkeypatch.setattr(states_module, "DIRECT_KEYS", (len(journeys.channels) + 1) ** order)
     structure, transitions, last = structure_transitions(journeys, order, collapse)
     expected, expected_last = walked_transitions(journeys, order, collapse)
     assert transitions == expected

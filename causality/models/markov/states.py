@@ -269,8 +269,8 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
             "index. Fix: lower order= or group rare channels together."
         )
     offsets = journeys.offsets
-    # Keys are made and collapsed in the narrowest integers that hold them (fewer bytes
-    # to move), then widened once: numpy indexes fastest with int64.
+    # Keys are made and collapsed in the narrowest integers that hold them: fewer bytes
+    # to move, and no touch-sized array is widened to int64 until the steps' edges.
     narrow = _state_keys(journeys.codes, offsets, order, base)
     if collapse:
         repeat = narrow[1:] == narrow[:-1]
@@ -283,19 +283,71 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
             owner = np.searchsorted(offsets, dropped, side="right") - 1
             shrink = np.bincount(owner, minlength=len(offsets) - 1).cumsum()
             offsets = offsets - np.concatenate([[0], shrink])
-    latest = np.floor_divide(narrow, base ** (order - 1), dtype=np.int64)  # channel entered
-    key = narrow.astype(np.int64)
-    del narrow
-    state_keys, state = _index(key, base**order, in_place=True)
-    del key  # `state` may be its buffer
-    n_states = len(state_keys) + 1
-    start = n_states - 1
+    if (base**order + 1) * base <= DIRECT_KEYS:
+        edges = _edges_by_key(narrow, offsets, order, base)
+    else:
+        edges = _edges_by_state(narrow, offsets, order, base)
+    state_keys, edge_from, edge_to, touch_edge, last_state = edges
     place = base ** np.arange(order - 1, -1, -1, dtype=np.int64)  # lag 0 is the top digit
     state_channels = np.vstack(
         [(state_keys[:, None] // place) % base - 1, np.full((1, order), -1, dtype=np.int64)]
     )
-    last_state = state[offsets[1:] - 1]
+    return ChainStructure(
+        order=order,
+        n_states=len(state_keys) + 1,
+        state_channels=state_channels,
+        edge_from=edge_from,
+        edge_to=edge_to,
+        offsets=offsets,
+        touch_edge=touch_edge,
+        last_state=last_state,
+    )
 
+
+def _edges_by_key(
+    keys: np.ndarray, offsets: np.ndarray, order: int, base: int
+) -> tuple[np.ndarray, ...]:
+    """States, edges and each step's edge, from the steps' state ``keys`` (small key spaces).
+
+    A step's edge is keyed by its from-state's key (the previous step's, or a key above
+    every state's for ``(start)``) and the channel entered, so ordering edge keys orders
+    edges by (from state, channel) without numbering the states of every step first.
+    Returns the state keys, edge_from, edge_to, the steps' edges and each record's last
+    state, as `_edges_by_state` does.
+    """
+    start = base**order  # the key of (start): above every state's
+    dtype = _narrowest((start + 1) * base)
+    edge = np.empty(len(keys), dtype=dtype)
+    edge[1:] = keys[:-1]
+    edge[offsets[:-1]] = start
+    edge *= base
+    edge += np.floor_divide(keys, base ** (order - 1), dtype=dtype)  # the channel entered
+    edge_keys, touch_edge = _index(edge, (start + 1) * base)
+    from_key, entered = np.divmod(edge_keys, base)
+    # The to-state: the channel entered, then the from-state's history one channel shorter.
+    to_key = entered * base ** (order - 1) + np.where(from_key == start, 0, from_key // base)
+    state_keys = np.unique(to_key)  # every step's state is the to-state of its edge
+    edge_to = np.searchsorted(state_keys, to_key)
+    return (
+        state_keys,
+        np.searchsorted(state_keys, from_key),  # (start) goes last
+        edge_to,
+        touch_edge,
+        edge_to[touch_edge[offsets[1:] - 1]],
+    )
+
+
+def _edges_by_state(
+    keys: np.ndarray, offsets: np.ndarray, order: int, base: int
+) -> tuple[np.ndarray, ...]:
+    """`_edges_by_key` for large key spaces: steps' states are numbered first, then edges."""
+    latest = np.floor_divide(keys, base ** (order - 1), dtype=np.int64)  # channel entered
+    key = keys.astype(np.int64)
+    del keys
+    state_keys, state = _index(key, base**order, in_place=True)
+    del key  # `state` may be its buffer
+    start = len(state_keys)
+    last_state = state[offsets[1:] - 1]
     # An edge is its from-state and the channel entered (the to-state's latest digit): the
     # to-state is that channel followed by the from-state's history, one channel shorter.
     # A step's from-state is the previous touch's state, or (start) at a record's start.
@@ -306,20 +358,16 @@ def chain_structure(journeys: Journeys, order: int, *, collapse: bool = True) ->
     edge_key[1:] += state[:-1]
     edge_key[record_start] = start * base + entered_first
     del state
-    edge_keys, touch_edge = _index(edge_key, n_states * base, in_place=True)
+    edge_keys, touch_edge = _index(edge_key, (start + 1) * base, in_place=True)
     edge_from, edge_entered = np.divmod(edge_keys, base)
     history = np.append(state_keys, 0)[edge_from] // base  # (start) has no history
-    edge_to = np.searchsorted(state_keys, edge_entered * place[0] + history)
-    return ChainStructure(
-        order=order,
-        n_states=n_states,
-        state_channels=state_channels,
-        edge_from=edge_from,
-        edge_to=edge_to,
-        offsets=offsets,
-        touch_edge=touch_edge,
-        last_state=last_state,
-    )
+    edge_to = np.searchsorted(state_keys, edge_entered * base ** (order - 1) + history)
+    return state_keys, edge_from, edge_to, touch_edge, last_state
+
+
+def _narrowest(space: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type holding every value below ``space``."""
+    return next(t for t in (np.int16, np.int32, np.int64) if space <= np.iinfo(t).max)
 
 
 def _state_keys(codes: np.ndarray, offsets: np.ndarray, order: int, base: int) -> np.ndarray:
@@ -330,8 +378,7 @@ def _state_keys(codes: np.ndarray, offsets: np.ndarray, order: int, base: int) -
     than ``order`` at the start of a record. Keys come in the narrowest signed integer
     type that holds every key below ``base ** order``.
     """
-    dtype = next(t for t in (np.int16, np.int32, np.int64) if base**order <= np.iinfo(t).max)
-    digit = np.add(codes, 1, dtype=dtype)  # channel code + 1
+    digit = np.add(codes, 1, dtype=_narrowest(base**order))  # channel code + 1
     if order == 1:
         return digit
     key = digit.copy()
