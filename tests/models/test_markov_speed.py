@@ -69,8 +69,8 @@ def structure_transitions(journeys, order, collapse):
 )
 def test_chain_structure_matches_walking_every_path(order, collapse, edges, monkeypatch):
     journeys = ca.Journeys.from_paths(random_table(order))
-    if edges == "by state":  # as for large key spaces: states numbered first, by table
-        monkeypatch.setattr(states_module, "DIRECT_KEYS", (len(journeys.channels) + 1) ** order)
+    if edges == "by state":  # as for larger key spaces: states numbered first
+        monkeypatch.setattr(states_module, "_KEYED_EDGES", 0)
     structure, transitions, last = structure_transitions(journeys, order, collapse)
     expected, expected_last = walked_transitions(journeys, order, collapse)
     assert transitions == expected
@@ -96,8 +96,11 @@ def test_state_keys_at_the_edges_of_their_integer_types(order, n_channels, dtype
         assert (transitions, last) == walked_transitions(journeys, order, collapse)
 
 
-def test_hashed_keys_index_like_lookup_tables(monkeypatch):
+@pytest.mark.parametrize("keyed_edges", [True, False])
+def test_hashed_keys_index_like_lookup_tables(keyed_edges, monkeypatch):
     journeys = ca.Journeys.from_paths(random_table(7, n_channels=6))
+    if not keyed_edges:
+        monkeypatch.setattr(states_module, "_KEYED_EDGES", 0)
     direct = chain_structure(journeys, 3)
     monkeypatch.setattr(states_module, "DIRECT_KEYS", 0)  # every key space hashed
     hashed = chain_structure(journeys, 3)
