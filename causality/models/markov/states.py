@@ -23,6 +23,8 @@ START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 
 #: Key spaces up to this size are indexed by direct lookup tables instead of hashing.
 DIRECT_KEYS = 1 << 22
+#: Narrow keys per gather in `_index`.
+_GATHER_CHUNK = 1 << 18
 #: Edge key spaces up to this size number edges straight from the steps' state keys
 #: (`_edges_by_key`): it pays while the keys fit int16 (5M paths, 10 channels, order 3:
 #: 0.124 -> 0.117 s), not beyond (30 channels, order 3: 0.206 -> 0.23 s).
@@ -403,16 +405,28 @@ def _index(key: np.ndarray, space: int, *, in_place: bool = False) -> tuple[np.n
 
     Keys below a small ``space`` are indexed by a lookup table (two linear passes);
     larger spaces are hashed, and only the distinct keys sorted. With ``in_place``, the
-    positions overwrite ``key`` where the table allows.
+    positions overwrite ``key`` where the table allows. Narrower keys get int32 positions
+    from the table.
     """
     if space <= DIRECT_KEYS:
         seen = np.zeros(space, dtype=bool)
         seen[key] = True
         distinct = np.flatnonzero(seen)
-        lookup = np.empty(space, dtype=np.int64)
-        lookup[distinct] = np.arange(len(distinct))
-        # mode="clip" (keys are in range anyway) lets the output alias the keys unbuffered.
-        return distinct, lookup.take(key, out=key if in_place else None, mode="clip")
+        if key.dtype == np.int64:
+            lookup = np.empty(space, dtype=np.int64)
+            lookup[distinct] = np.arange(len(distinct))
+            # mode="clip" (keys are in range anyway) lets the output alias the keys unbuffered.
+            return distinct, lookup.take(key, out=key if in_place else None, mode="clip")
+        # numpy copies narrow indices to int64 before a gather: chunk by chunk, that copy
+        # reuses one small buffer instead of taking fresh pages for every key (5M paths,
+        # 10 channels, order 3, fresh processes: peak 657 -> 567 MB, 0.48 -> 0.36 s).
+        lookup = np.empty(space, dtype=np.int32)
+        lookup[distinct] = np.arange(len(distinct), dtype=np.int32)
+        positions = np.empty(len(key), dtype=np.int32)
+        for lo in range(0, len(key), _GATHER_CHUNK):
+            chunk = slice(lo, lo + _GATHER_CHUNK)
+            lookup.take(key[chunk], out=positions[chunk], mode="clip")
+        return distinct, positions
     codes, uniques = pd.factorize(key)
     order = np.argsort(uniques)
     rank = np.empty(len(order), dtype=np.int64)
