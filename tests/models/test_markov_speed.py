@@ -170,6 +170,18 @@ def test_poisson_sampler_draws_follow_the_poisson_distribution(rate):
 
 
 @pytest.mark.parametrize("zeros", [0, 90])  # every cell drawn, or only the non-zero ones
+@pytest.mark.parametrize("lanes", [1, 16])
+def test_poisson_sampler_draws_do_not_depend_on_the_chunk_size(zeros, lanes, monkeypatch):
+    # Same seed, same draws, whatever the step size (a tuning constant): chunks of 64
+    # cells cut a block in many steps, the default in one or few.
+    counts = np.concatenate([np.zeros(zeros), np.tile([1.0, 2.0, 0.5, 300.0, 12.0], 400)])
+    default = PoissonSampler(counts).draw(np.random.default_rng(3), lanes)
+    monkeypatch.setattr(PoissonSampler, "CHUNK", 64)
+    small = PoissonSampler(counts).draw(np.random.default_rng(3), lanes)
+    np.testing.assert_array_equal(default, small)
+
+
+@pytest.mark.parametrize("zeros", [0, 90])  # every cell drawn, or only the non-zero ones
 def test_poisson_sampler_blocks_fill_columns_of_a_batch_as_drawn_alone(zeros):
     counts = np.concatenate([np.zeros(zeros), np.tile([1.0, 2.0, 0.5, 300.0, 12.0], 20)])
     sampler = PoissonSampler(counts)
