@@ -78,11 +78,14 @@ def cut_window(
     if len(cols) == 0:
         return Cut(cols, user, is_conv)
     # One code per person: a user id, else an anonymous id (never both: the SQL gives
-    # every row without a user an anonymous id).
-    person = np.where(user >= 0, user, snapshot.n_users + cols["anon"]).astype(np.int64)
+    # every row without a user an anonymous id). Built in one int64 array: row-sized
+    # temporaries cost fresh pages, more than the arithmetic on them.
+    person = np.add(cols["anon"], snapshot.n_users, dtype=np.int64)
+    np.copyto(person, user, where=user >= 0)
     keep = _kept(cols["ts"], is_conv, person, query.start_us, snapshot.n_users + snapshot.n_anons)
-    if len(keep) < len(cols):
-        cols, user, is_conv = cols.take(keep), user[keep], is_conv[keep]
+    if not keep.all():
+        rows = np.flatnonzero(keep)
+        cols, user, is_conv = cols.take(rows), user[rows], is_conv[rows]
     return Cut(cols, user, is_conv)
 
 
@@ -139,18 +142,28 @@ def _users(cols: EventColumns, identity: np.ndarray) -> np.ndarray:
 def _kept(
     ts: np.ndarray, is_conv: np.ndarray, person: np.ndarray, start: int, n_persons: int
 ) -> np.ndarray:
-    """Rows to keep, by the rules of the reference's window cut."""
-    before = ts < start
-    pre = is_conv & before
-    keep = ~pre
-    if pre.any():  # touches up to a person's last conversion before the window
+    """Whether to keep each row, by the rules of the reference's window cut.
+
+    Rows are in time order, so the rows before ``start`` (the only ones a rule can
+    drop) are a prefix: only the prefix and the conversions after it are read.
+    """
+    n_before = int(np.searchsorted(ts, start, side="left"))
+    keep = np.ones(len(ts), dtype=bool)
+    if n_before == 0:
+        return keep
+    early, early_conv, early_person = ts[:n_before], is_conv[:n_before], person[:n_before]
+    # Conversions before the window only cut journeys, then go.
+    kept = ~early_conv
+    if early_conv.any():  # touches up to a person's last conversion before the window
         cutoff = np.full(n_persons, np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(cutoff, person[pre], ts[pre])
-        keep &= ~(~is_conv & (ts <= cutoff[person]))
+        np.maximum.at(cutoff, early_person[early_conv], early[early_conv])
+        kept &= early > cutoff[early_person]
+    # Lookback touches of people without a conversion in the window go too.
     converts = np.zeros(n_persons, dtype=bool)
-    converts[person[is_conv & ~before]] = True
-    keep &= ~(~is_conv & before & ~converts[person])
-    return np.flatnonzero(keep)
+    converts[person[n_before:][is_conv[n_before:]]] = True
+    kept &= converts[early_person]
+    keep[:n_before] = kept
+    return keep
 
 
 def _channel(cols: EventColumns, snapshot: Snapshot, group_by: str) -> pa.Array:
