@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -246,7 +247,7 @@ def load(server: Server, clients: int, duration: float) -> dict:
     }
 
 
-def _renamed_forever(bodies: list[bytes]):
+def _renamed_forever(bodies: list[bytes]) -> Iterator[bytes]:
     """The bodies, then again and again with every event id prefixed by the round."""
     for round_ in itertools.count():
         prefix = f'"r{round_}load'.encode()

@@ -376,7 +376,7 @@ def test_a_blank_user_id_in_the_window_leaves_the_window_to_from_events():
     snapshot, now = _synthetic_snapshot(np.array([0, 0, 0, 2, 2, 2]), labels)
     cut = window_input(snapshot, query(now), FactsCache())
     assert cut is not None and cut.channels == ("Direct", "Email")
-    np.testing.assert_array_equal(cut.channel, [1, 0, -1, 0, 1, -1])  # Email, Direct
+    np.testing.assert_array_equal(cut.codes.at(slice(None)), [1, 0, -1, 0, 1, -1])  # Email, Direct
     # A row uses it: from_events decides (it reads a blank id as missing and warns).
     snapshot, now = _synthetic_snapshot(np.array([0, 0, 0, 1, 1, 1]), labels)
     assert window_input(snapshot, query(now), FactsCache()) is None

@@ -153,11 +153,6 @@ class WindowInput:
         """Every row's time in nanoseconds since the epoch."""
         return self.ts * 1000
 
-    @functools.cached_property
-    def channel(self) -> np.ndarray:
-        """Every row's channel index (-1 for conversions)."""
-        return self.codes.at(slice(None))
-
     def order_key(self, pid: np.ndarray) -> np.ndarray:
         """The ``person`` order key of persons named by ``pid``, ranked by this window's labels."""
         pid = np.asarray(pid, dtype=np.int64)

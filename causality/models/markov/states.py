@@ -372,7 +372,7 @@ def _edges_by_state(
 
 
 def _narrowest(space: int) -> type[np.signedinteger]:
-    """The narrowest signed integer type holding every value below ``space``."""
+    """The first of int16, int32 and int64 whose maximum reaches ``space``."""
     return next(t for t in (np.int16, np.int32, np.int64) if space <= np.iinfo(t).max)
 
 
@@ -405,8 +405,8 @@ def _index(key: np.ndarray, space: int, *, in_place: bool = False) -> tuple[np.n
 
     Keys below a small ``space`` are indexed by a lookup table (two linear passes);
     larger spaces are hashed, and only the distinct keys sorted. With ``in_place``, the
-    positions overwrite ``key`` where the table allows. Narrower keys get int32 positions
-    from the table.
+    positions overwrite ``key`` where the table allows; narrower keys (never overwritten)
+    get int32 positions from the table.
     """
     if space <= DIRECT_KEYS:
         seen = np.zeros(space, dtype=bool)
