@@ -33,6 +33,7 @@ import argparse
 import http.client
 import itertools
 import json
+import os
 import platform
 import shutil
 import signal
@@ -192,6 +193,15 @@ def batch(prefix: str, n: int, size: int, rng: np.random.Generator, now: datetim
     return json.dumps({"events": events}).encode()
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(server: Server, clients: int, duration: float) -> dict:
     now = datetime.now(UTC)
     latencies: list[float] = []
@@ -231,15 +241,22 @@ def load(server: Server, clients: int, duration: float) -> dict:
             poster.close()
 
     started = time.perf_counter()
+    cpu_before = process_cpu_s(server.process.pid)
     threads = [threading.Thread(target=work, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    cpu_after = process_cpu_s(server.process.pid)
+    # The server's CPU per event: steadier than events/s on a shared machine, and what
+    # bounds ingest when the server is one process.
+    server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return {
         "events": sent[0],
         "events_per_s": sent[0] / wall,
+        "server_cores": None if server_cpu is None else server_cpu / wall,
+        "server_cpu_us_per_event": None if server_cpu is None else 1e6 * server_cpu / sent[0],
         "requests": len(latencies),
         "statuses": statuses,
         "server_errors": sum(v for k, v in statuses.items() if k >= 500),

@@ -12,8 +12,9 @@ import dataclasses
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from causality.api.keyformat import parse_key
+from causality.api.keyformat import hash_key, parse_key
 from causality.api.keystore import KeyRecord, find_key, mark_used
 from causality.api.middleware import bearer_token
 from causality.api.problems import Problem
@@ -35,17 +36,27 @@ class Principal:
         return self.key.mode
 
 
-def get_services(request: Request) -> Services:
-    """The app's `Services` (a dependency)."""
+def services_of(request: Request) -> Services:
+    """The `Services` of the app serving ``request``."""
     return request.app.state.services
+
+
+async def get_services(request: Request) -> Services:
+    """The app's `Services` (a dependency; async, so it runs without a thread hop)."""
+    return services_of(request)
 
 
 def _unauthorized(detail: str, code: str = "invalid_api_key") -> Problem:
     return Problem(code, detail, headers={"WWW-Authenticate": 'Bearer realm="causality"'})
 
 
-def authenticate(request: Request, services: Services, *, jobs: bool = False) -> Principal:
-    """Check the request's key and count it against the key's rate limit."""
+async def authenticate(request: Request, services: Services, *, jobs: bool = False) -> Principal:
+    """Check the request's key and count it against the key's rate limit.
+
+    A key used in the last `Settings.key_cache_s` seconds is checked from memory
+    (`KeyCache`), on the event loop; the database is read, in the thread pool, only
+    for other keys.
+    """
     if _QUERY_KEY_NAMES & set(request.query_params):
         raise _unauthorized(
             "API keys in the URL are rejected (they leak into logs); send "
@@ -56,8 +67,9 @@ def authenticate(request: Request, services: Services, *, jobs: bool = False) ->
         raise _unauthorized("missing 'Authorization: Bearer <key>' header")
     if parse_key(token) is None:
         raise _unauthorized("malformed API key or bad checksum; keys look like cz_live_...")
-    with services.db.read() as conn:
-        record = find_key(conn, token)
+    record = services.keys.get(hash_key(token))
+    if record is None:
+        record = await run_in_threadpool(_read_key, services, token)
     settings = services.settings
     now = services.now_us()
     if record is None:
@@ -80,8 +92,7 @@ def authenticate(request: Request, services: Services, *, jobs: bool = False) ->
             headers={"Retry-After": decision.headers()["Retry-After"]},
         )
     if record.last_used_at is None or now - record.last_used_at > _LAST_USED_EVERY_US:
-        with services.db.write() as conn:
-            mark_used(conn, record.id, now)
+        await run_in_threadpool(_mark_used, services, record, now)
     age = record.age_days(now)
     if age >= settings.key_rotation_days:
         request.state.extra_headers = {"Causality-Key-Age-Days": str(age)}
@@ -92,15 +103,31 @@ def authenticate(request: Request, services: Services, *, jobs: bool = False) ->
     return Principal(record)
 
 
+def _read_key(services: Services, token: str) -> KeyRecord | None:
+    ticket = services.keys.ticket()
+    with services.db.read() as conn:
+        record = find_key(conn, token)
+    if record is not None:
+        services.keys.put(record, ticket)
+    return record
+
+
+def _mark_used(services: Services, record: KeyRecord, now: int) -> None:
+    ticket = services.keys.ticket()
+    with services.db.write() as conn:
+        mark_used(conn, record.id, now)
+    services.keys.put(dataclasses.replace(record, last_used_at=now), ticket)
+
+
 def require(scope: str, *, jobs: bool = False) -> Any:
     """A dependency that authenticates the request and demands ``scope``.
 
     ``jobs`` selects the job policy (``POST /v1/reports`` and ``/v1/imports``).
     """
 
-    def dependency(request: Request) -> Principal:
-        services = get_services(request)
-        principal = authenticate(request, services, jobs=jobs)
+    async def dependency(request: Request) -> Principal:
+        services = services_of(request)
+        principal = await authenticate(request, services, jobs=jobs)
         if scope not in principal.key.scopes:
             raise Problem(
                 "insufficient_scope",

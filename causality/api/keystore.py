@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -137,6 +139,69 @@ def find_key(conn: Connection, secret: str) -> KeyRecord | None:
     if row is None or not hmac.compare_digest(row.secret_hash, digest):
         return None
     return _record(row)
+
+
+class KeyCache:
+    """Recently looked-up key records by secret hash, so a busy key costs no query.
+
+    A record is reused for ``ttl_s`` seconds after it was read. Keys changed through
+    this process (revoked, rotated) are dropped at once with `clear`; a change made
+    by another process (another server, the command line) is seen within ``ttl_s``.
+    Unknown keys are never cached: a new key works on its first request.
+
+    Parameters
+    ----------
+    ttl_s : float
+        Seconds a record is trusted; 0 reads every request's key from the database.
+    clock : callable
+        Monotonic seconds (tests inject one).
+    """
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._records: dict[str, tuple[float, KeyRecord]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> KeyRecord | None:
+        """The record of the key hashing to ``digest``, if read within ``ttl_s``."""
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            entry = self._records.get(digest)
+        if entry is None or self._clock() - entry[0] >= self.ttl_s:
+            return None
+        return entry[1]
+
+    def ticket(self) -> tuple[int, float]:
+        """Taken before reading a record from the database, then given to `put`."""
+        with self._lock:
+            return self._generation, self._clock()
+
+    def put(self, record: KeyRecord, ticket: tuple[int, float]) -> None:
+        """Remember ``record``, read after ``ticket`` was taken.
+
+        Dropped when `clear` ran in between: the read may predate that change.
+        """
+        if self.ttl_s <= 0:
+            return
+        generation, read_at = ticket
+        with self._lock:
+            if generation != self._generation:
+                return
+            if len(self._records) >= _KEY_CACHE_SIZE:
+                self._records.clear()  # a flood of distinct keys: start over
+            self._records[record.secret_hash] = (read_at, record)
+
+    def clear(self) -> None:
+        """Forget every record (after a key changed in this process)."""
+        with self._lock:
+            self._generation += 1
+            self._records.clear()
+
+
+_KEY_CACHE_SIZE = 10_000
 
 
 def get_key(conn: Connection, key_id: str, mode: str) -> KeyRecord | None:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from causality.api.columns.store import EventStore
+from causality.api.keystore import KeyCache
 from causality.api.ratelimit import RateLimiter
 from causality.api.settings import Settings
 from causality.api.storage import Database
@@ -37,6 +38,7 @@ class Services:
         if migrate:
             self.db.migrate()
         self.limiter = RateLimiter(enabled=settings.rate_limits)
+        self.keys = KeyCache(settings.key_cache_s)
         self.columns = (
             EventStore(max_events=settings.event_columns_max_events)
             if settings.event_columns

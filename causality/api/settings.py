@@ -73,6 +73,11 @@ class Settings:
         Returns the current UTC time; tests inject a fake one.
     workers : int
         Job worker threads started with the app (reports, imports, slow attribution runs).
+    key_cache_s : float
+        Seconds a looked-up API key is reused without reading the database again
+        (`causality.api.keystore.KeyCache`). Keys revoked or rotated through this
+        server are refused at once; a change made by another process within this
+        delay. 0 reads the key on every request.
     event_columns : bool
         Keep each mode's events in memory as columns for attribution
         (`causality.api.columns`); off, every query reads them with SQL.
@@ -108,6 +113,7 @@ class Settings:
 
     # Keys, idempotency, attribution, jobs.
     key_rotation_days: int = 90
+    key_cache_s: float = 1.0
     idempotency_ttl: timedelta = timedelta(hours=24)
     attribution_budget_s: float = 2.0
     attribution_threads: int = 2

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
-from causality.api.keyformat import BASE62, checksum, generate_key, parse_key
-from causality.api.keystore import SCOPES
+from causality.api.keyformat import BASE62, checksum, generate_key, hash_key, parse_key
+from causality.api.keystore import SCOPES, KeyCache, KeyRecord
 from causality.api.storage.tables import api_keys
 from causality.cli import main
 from tests.api.conftest import touch
@@ -157,6 +157,107 @@ def test_revoked_key_gets_401_at_once(api):
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
     again = api.post_events(victim, [touch("e2")])
     assert again.status_code == 401 and again.json()["code"] == "invalid_api_key"
+
+
+class _Seconds:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _key_queries(api, send) -> list[str]:
+    """The SQL statements that read the api_keys table while ``send()`` runs."""
+    queries: list[str] = []
+
+    def listener(conn, cursor, statement, *args):
+        if "FROM api_keys" in statement:
+            queries.append(statement)
+
+    event.listen(api.services.db.engine, "before_cursor_execute", listener)
+    try:
+        send()
+    finally:
+        event.remove(api.services.db.engine, "before_cursor_execute", listener)
+    return queries
+
+
+def test_a_busy_key_is_read_from_the_database_once_per_cache_period(api):
+    clock = _Seconds()
+    api.services.keys = KeyCache(5.0, clock=clock)
+    secret = api.key(scopes="events:write")
+
+    def send(event_id: str) -> None:
+        assert api.post_events(secret, [touch(event_id)]).status_code == 200
+
+    assert len(_key_queries(api, lambda: send("e1"))) == 1
+    assert _key_queries(api, lambda: [send(f"e{k}") for k in range(2, 6)]) == []
+    # Revoked by another process (straight in the database): seen once the period ends.
+    with api.services.db.write() as conn:
+        conn.execute(update(api_keys).values(revoked_at=1))
+    clock.now += 4.9
+    send("e6")
+    clock.now += 0.2
+    refused = api.post_events(secret, [touch("e7")])
+    assert refused.status_code == 401 and refused.json()["code"] == "invalid_api_key"
+
+
+def test_without_a_key_cache_every_request_reads_the_key(make_api):
+    api = make_api(rate_limits=False, key_cache_s=0)
+    secret = api.key(scopes="events:write")
+    sends = lambda: [api.post_events(secret, [touch(f"e{k}")]) for k in range(3)]  # noqa: E731
+    assert len(_key_queries(api, sends)) == 3
+    with api.services.db.write() as conn:
+        conn.execute(update(api_keys).values(revoked_at=1))
+    assert api.post_events(secret, [touch("e9")]).status_code == 401
+
+
+def _record(secret_hash: str = "h") -> KeyRecord:
+    return KeyRecord(
+        id="key_1",
+        name="k",
+        mode="test",
+        prefix="cz_test_x",
+        scopes=("events:write",),
+        created_at=0,
+        secret_hash=secret_hash,
+    )
+
+
+def test_key_cache_keeps_records_for_its_period_only():
+    clock = _Seconds()
+    cache = KeyCache(2.0, clock=clock)
+    assert cache.get("h") is None
+    cache.put(_record(), cache.ticket())
+    assert cache.get("h") == _record()
+    clock.now += 1.99
+    assert cache.get("h") == _record()
+    clock.now += 0.01
+    assert cache.get("h") is None
+    disabled = KeyCache(0.0, clock=clock)
+    disabled.put(_record(), disabled.ticket())
+    assert disabled.get("h") is None
+
+
+def test_key_cache_drops_a_read_that_a_key_change_overtook():
+    cache = KeyCache(60.0, clock=_Seconds())
+    ticket = cache.ticket()  # a request starts reading the key ...
+    cache.clear()  # ... the key is revoked through this server meanwhile ...
+    cache.put(_record(), ticket)  # ... and the read, older than the revocation, comes back
+    assert cache.get("h") is None
+    cache.put(_record(), cache.ticket())
+    assert cache.get("h") is not None
+    cache.clear()
+    assert cache.get("h") is None
+
+
+def test_key_cache_is_keyed_by_the_secret_hash(api):
+    secret = api.key()
+    assert api.client.get("/v1/keys", headers=api.auth(secret)).status_code == 200
+    cached = api.services.keys.get(hash_key(secret))
+    assert cached is not None and cached.secret_hash == hash_key(secret)
+    assert secret not in repr(cached)
 
 
 def test_rotation_keeps_the_old_key_for_the_grace_period(api):

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
 from causality._version import __version__
-from causality.api.auth import get_services
+from causality.api.auth import services_of
 from causality.api.contracts import HealthOut, json_response_doc
 from causality.api.responses import json_response
 
@@ -25,7 +25,7 @@ router = APIRouter(tags=["health"])
 )
 def health(request: Request) -> Response:
     """Answer 200 when the database answers a query, else 503."""
-    services = get_services(request)
+    services = services_of(request)
     try:
         with services.db.read() as conn:
             conn.execute(text("SELECT 1"))

@@ -147,6 +147,7 @@ def delete_key(
         if record is None:
             raise Problem("not_found", f"no key {key_id!r} in {principal.mode} mode")
         record = revoke_key(conn, record, now)
+    services.keys.clear()
     return json_response(request, record.to_json(now))
 
 
@@ -191,6 +192,7 @@ def _rotate(
                 param="/key_id",
             )
         new, secret = rotate_key(conn, record, now_us=now, grace_s=grace)
+    services.keys.clear()
     return json_response(
         request, {**new.to_json(now), "secret": secret, "replaces": record.id}, status=201
     )
