@@ -127,26 +127,53 @@ class ChannelCodes:
 class WindowInput:
     """One query window's touches and conversions, coded as `journeys_from_coded` reads them.
 
-    Rows are in time order. ``person`` orders persons as `Journeys.from_events` does
-    (users by id, then unlinked anonymous ids by id); ``pid`` names each row's person
-    stably across snapshots: a user code, or ``-1 - code`` of an anonymous id.
-    ``owner`` maps an anonymous id to the user its rows join through a row of the
-    window holding both ids (-1: none). ``ts`` is in microseconds since the epoch;
-    `times` (nanoseconds) and the rows' channels (``codes``) are made when asked for.
+    Rows are in time order. ``pid`` names each row's person stably across snapshots
+    (int32): a user code, or ``-1 - code`` of an anonymous id. ``owner`` maps an
+    anonymous id to the user its rows join through a row of the window holding both
+    ids (-1: none). ``ts`` is in microseconds since the epoch. What only a cut from
+    scratch reads is made when asked for: `person` (every row's person in
+    `Journeys.from_events` order), `times` (nanoseconds) and the rows' channels
+    (``codes``); an update reads a few persons' rows only.
     """
 
-    person: np.ndarray
     pid: np.ndarray
     ts: np.ndarray
     is_conv: np.ndarray
     codes: ChannelCodes
     channels: tuple[str, ...]
-    value: np.ndarray
+    stored_value: np.ndarray  # NaN where an event has no value
     owner: np.ndarray
     user_rank: np.ndarray
     anon_rank: np.ndarray
     conversions: int
     unmatched: int
+
+    @functools.cached_property
+    def person(self) -> np.ndarray:
+        """Every row's person, ordered as `Journeys.from_events` orders them.
+
+        Users by id, then anonymous ids no row links, by id (`order_key`), in int32
+        when the persons fit (they halve the bytes the person sort moves).
+        """
+        n_persons = len(self.user_rank) + len(self.anon_rank)
+        dtype = np.int32 if n_persons <= np.iinfo(np.int32).max else np.int64
+        if len(self.pid) == 0 or self.pid.min() >= 0:  # users only: one gather
+            return self.user_rank[self.pid].astype(dtype, copy=False)
+        person = np.empty(len(self.pid), dtype=dtype)
+        is_user = self.pid >= 0
+        person[is_user] = self.user_rank[self.pid[is_user]]
+        person[~is_user] = len(self.user_rank) + self.anon_rank[-1 - self.pid[~is_user]]
+        return person
+
+    @functools.cached_property
+    def value(self) -> np.ndarray:
+        """Every row's value, 0 where it has none."""
+        return self.value_at(slice(None))
+
+    def value_at(self, rows: np.ndarray | slice) -> np.ndarray:
+        """The value of ``rows``, 0 where a row has none."""
+        value = self.stored_value[rows]
+        return np.where(np.isnan(value), 0.0, value)
 
     @functools.cached_property
     def times(self) -> np.ndarray:
@@ -207,26 +234,26 @@ def window_input(
     if blank_anons.any() and blank_anons[anon[has_anon]].any():
         return None
     value = cut.cols["value"]
-    value = np.where(np.isnan(value), 0.0, value)
-    if not np.isfinite(value[cut.is_conv]).all() or (value[cut.is_conv] < 0).any():
+    converted = value[cut.is_conv]  # only conversions' values are checked (NaN: none)
+    converted = converted[~np.isnan(converted)]
+    if not np.isfinite(converted).all() or (converted < 0).any():
         return None
     user_rank, anon_rank = facts.rank(users, n_users), facts.rank(anons, n_anons)
-    persons = _persons(cut, has_user, has_anon, user_rank, anon_rank)
+    persons = _persons(cut, has_user, has_anon, len(anon_rank))
     if persons is None:
         return None
     touched = _channels(cut, labels, query.group_by)
     if touched is None:
         return None
     codes, channels = touched
-    person, pid, owner = persons
+    pid, owner = persons
     return WindowInput(
-        person=person,
         pid=pid,
         ts=cut.cols["ts"],
         is_conv=cut.is_conv,
         codes=codes,
         channels=tuple(channels),
-        value=value,
+        stored_value=value,
         owner=owner,
         user_rank=user_rank,
         anon_rank=anon_rank,
@@ -236,21 +263,16 @@ def window_input(
 
 
 def _persons(
-    cut: Cut,
-    has_user: np.ndarray,
-    has_anon: np.ndarray,
-    user_rank: np.ndarray,
-    anon_rank: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Person keys in `Journeys.from_events` order, person ids and window links.
+    cut: Cut, has_user: np.ndarray, has_anon: np.ndarray, n_anons: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every row's person id (`WindowInput.pid`), and the window's identity links.
 
     None on conflicting identity links. A row with both ids links its anonymous id
-    to the user (the first link in time order wins; rows are in time order already);
-    users sort by id, then anonymous ids that no row links, by id.
+    to the user (the first link in time order wins; rows are in time order already).
     """
     anon, user = cut.cols["anon"], cut.user
     links = np.flatnonzero(has_user & has_anon)
-    owner = np.full(len(anon_rank), -1, dtype=np.int32)
+    owner = np.full(n_anons, -1, dtype=np.int32)
     if len(links):
         width = int(user.max()) + 1
         pairs = np.unique(anon[links].astype(np.int64) * width + user[links])
@@ -259,21 +281,13 @@ def _persons(
             return None  # linked to several users: from_events warns, and decides by time
         owner[anons] = users
     rows = np.flatnonzero(~has_user)  # every such row has an anonymous id
-    if len(rows) == 0:  # users only (no masks to apply)
-        return user_rank[user], user.astype(np.int64), owner
-    # Below n_users + n_anons, like the codes: int32 halves the bytes the sort moves.
-    person = np.empty(len(anon), dtype=np.int32)
-    pid = np.empty(len(anon), dtype=np.int64)
-    person[has_user] = user_rank[user[has_user]]
+    if len(rows) == 0:  # users only: the user codes are the person ids
+        return user.astype(np.int32, copy=False), owner
+    pid = np.empty(len(anon), dtype=np.int32)
     pid[has_user] = user[has_user]
-    if len(rows):
-        linked = owner[anon[rows]]
-        joined = linked >= 0
-        person[rows] = np.where(
-            joined, user_rank[np.maximum(linked, 0)], len(user_rank) + anon_rank[anon[rows]]
-        )
-        pid[rows] = np.where(joined, linked, -1 - anon[rows].astype(np.int64))
-    return person, pid, owner
+    linked = owner[anon[rows]]
+    pid[rows] = np.where(linked >= 0, linked, -1 - anon[rows])
+    return pid, owner
 
 
 def _channels(

@@ -202,12 +202,12 @@ def _segments(source: WindowInput, rows: np.ndarray | None, lookback_days: int) 
     """Segments of ``rows`` of the window (every row when None: no copy of the columns)."""
     if rows is None:
         columns = (source.person, source.times, source.is_conv, source.value)
-    else:  # the rows' times only, not every row's (`WindowInput.times`)
+    else:  # the rows' persons and times only, not every row's
         columns = (
-            source.person[rows],
+            source.order_key(source.pid[rows]),
             source.ts[rows] * 1000,
             source.is_conv[rows],
-            source.value[rows],
+            source.value_at(rows),
         )
     return coded_segments(*columns, lookback=pd.Timedelta(days=lookback_days))
 

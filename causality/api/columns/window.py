@@ -10,7 +10,7 @@ distinct value, at the end.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,12 +77,17 @@ def cut_window(
     is_conv = cols["kind"] == CONVERSION
     if len(cols) == 0:
         return Cut(cols, user, is_conv)
-    # One code per person: a user id, else an anonymous id (never both: the SQL gives
-    # every row without a user an anonymous id). Built in one int64 array: row-sized
-    # temporaries cost fresh pages, more than the arithmetic on them.
-    person = np.add(cols["anon"], snapshot.n_users, dtype=np.int64)
-    np.copyto(person, user, where=user >= 0)
-    keep = _kept(cols["ts"], is_conv, person, query.start_us, snapshot.n_users + snapshot.n_anons)
+    anon, n_users = cols["anon"], snapshot.n_users
+
+    def person(rows: slice | np.ndarray) -> np.ndarray:
+        # One code per person: a user id, else an anonymous id (never both: the SQL
+        # gives every row without a user an anonymous id). Built in one int64 array:
+        # row-sized temporaries cost fresh pages, more than the arithmetic on them.
+        out = np.add(anon[rows], n_users, dtype=np.int64)
+        np.copyto(out, user[rows], where=user[rows] >= 0)
+        return out
+
+    keep = _kept(cols["ts"], is_conv, person, query.start_us, n_users + snapshot.n_anons)
     if not keep.all():
         rows = np.flatnonzero(keep)
         cols, user, is_conv = cols.take(rows), user[rows], is_conv[rows]
@@ -140,18 +145,24 @@ def _users(cols: EventColumns, identity: np.ndarray) -> np.ndarray:
 
 
 def _kept(
-    ts: np.ndarray, is_conv: np.ndarray, person: np.ndarray, start: int, n_persons: int
+    ts: np.ndarray,
+    is_conv: np.ndarray,
+    person: Callable[[slice | np.ndarray], np.ndarray],
+    start: int,
+    n_persons: int,
 ) -> np.ndarray:
     """Whether to keep each row, by the rules of the reference's window cut.
 
     Rows are in time order, so the rows before ``start`` (the only ones a rule can
-    drop) are a prefix: only the prefix and the conversions after it are read.
+    drop) are a prefix: only the prefix and the conversions after it are read, and
+    ``person(rows)`` (the person codes of ``rows``) is asked for those alone.
     """
     n_before = int(np.searchsorted(ts, start, side="left"))
     keep = np.ones(len(ts), dtype=bool)
     if n_before == 0:
         return keep
-    early, early_conv, early_person = ts[:n_before], is_conv[:n_before], person[:n_before]
+    early, early_conv = ts[:n_before], is_conv[:n_before]
+    early_person = person(slice(0, n_before))
     # Conversions before the window only cut journeys, then go.
     kept = ~early_conv
     if early_conv.any():  # touches up to a person's last conversion before the window
@@ -160,7 +171,7 @@ def _kept(
         kept &= early > cutoff[early_person]
     # Lookback touches of people without a conversion in the window go too.
     converts = np.zeros(n_persons, dtype=bool)
-    converts[person[n_before:][is_conv[n_before:]]] = True
+    converts[person(n_before + np.flatnonzero(is_conv[n_before:]))] = True
     kept &= converts[early_person]
     keep[:n_before] = kept
     return keep
