@@ -38,6 +38,13 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="do not enforce rate limits (benchmarks, trusted networks); headers are still sent",
     )
+    serve.add_argument(
+        "--key-cache-seconds",
+        type=float,
+        default=None,
+        help="reuse a looked-up API key for this long (default 1); a key revoked or "
+        "rotated by another server process is refused within it; 0 reads keys every request",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(run=_run_serve)
 
@@ -105,6 +112,16 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     )
 
 
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The `Settings` of ``causality serve`` with the parsed ``args``."""
+    return _settings(
+        args,
+        workers=0 if args.no_workers else args.job_workers,
+        rate_limits=not args.no_rate_limits,
+        key_cache_s=args.key_cache_seconds,
+    )
+
+
 def _run_serve(args: argparse.Namespace) -> None:
     try:
         import uvicorn
@@ -114,8 +131,7 @@ def _run_serve(args: argparse.Namespace) -> None:
         raise SystemExit(
             f"`causality serve` needs the api extra: pip install 'causality[api]' ({exc})"
         ) from exc
-    workers = 0 if args.no_workers else args.job_workers
-    settings = _settings(args, workers=workers, rate_limits=not args.no_rate_limits)
+    settings = serve_settings(args)
     _configure_logging(args.log_level)
     app = create_app(settings)
     print(

@@ -140,6 +140,10 @@ class Settings:
                 f"currency must be an ISO 4217 code such as 'USD' or 'EUR'; got {self.currency!r}"
             )
         object.__setattr__(self, "currency", currency)
+        if self.key_cache_s < 0:
+            raise ConfigurationError(
+                f"key_cache_s must be >= 0 seconds (0: no key cache); got {self.key_cache_s}"
+            )
         if self.workers < 0:
             raise ConfigurationError(f"workers must be >= 0; got {self.workers}")
 

@@ -9,6 +9,7 @@ from causality.api.keyformat import BASE62, checksum, generate_key, hash_key, pa
 from causality.api.keystore import SCOPES, KeyCache, KeyRecord
 from causality.api.storage.tables import api_keys
 from causality.cli import main
+from causality.errors import ConfigurationError
 from tests.api.conftest import touch
 
 ENDPOINTS = {
@@ -341,3 +342,17 @@ def test_key_list_pages_walk_every_key_once(api):
         params={"starting_after": cursor, "ending_before": cursor},
     )
     assert both.status_code == 400 and both.json()["code"] == "invalid_parameter"
+
+
+def test_serve_takes_the_key_cache_period_from_the_command_line(tmp_path):
+    from causality.api.cli import serve_settings
+    from causality.cli import _parser
+
+    def settings(*flags: str):
+        return serve_settings(_parser().parse_args(["serve", "--data-dir", str(tmp_path), *flags]))
+
+    assert settings().key_cache_s == 1.0
+    assert settings("--key-cache-seconds", "0").key_cache_s == 0.0
+    assert settings("--key-cache-seconds", "2.5").key_cache_s == 2.5
+    with pytest.raises(ConfigurationError, match="key_cache_s"):
+        settings("--key-cache-seconds", "-1")
