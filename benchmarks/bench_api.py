@@ -484,15 +484,17 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.platform()}, {platform.processor() or 'cpu'}, "
         f"Python {platform.python_version()}; server and clients share the machine.",
         "",
-        "| back end | load events/s | load p50 / p95 / p99 ms (100 events) | 5xx | stored once "
+        "| back end | load events/s | server cores / CPU us per event "
+        "| load p50 / p95 / p99 ms (100 events) | 5xx | stored once "
         "| POST 500 p50 / p95 ms | attribution uncached s | cached p50 / p95 / p99 ms "
         "| stored events | columns load s | markov uncached s | cached p95 ms | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ld, big, at, st = r["load"], r["post_500"], r["attribution"], r["stored"]
         lines.append(
-            f"| {r['backend']} | {ld['events_per_s']:,.0f} | {ld['p50']:.0f} / {ld['p95']:.0f} / "
+            f"| {r['backend']} | {ld['events_per_s']:,.0f} | {_cpu(ld)} "
+            f"| {ld['p50']:.0f} / {ld['p95']:.0f} / "
             f"{ld['p99']:.0f} | {ld['server_errors']} | {'yes' if ld['stored_ok'] else 'NO'} | "
             f"{big['p50']:.0f} / {big['p95']:.0f} | {at['uncached_s']:.2f} | "
             f"{at['cached_p50']:.1f} / {at['cached_p95']:.1f} / {at['cached_p99']:.1f} | "
@@ -504,12 +506,21 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         "Goals (issue 6): POST of 500 events p95 <= 250 ms, cached attribution p95 <= "
         "50 ms, uncached markov over 1M stored events <= 2 s, >= 20,000 events/s, zero 5xx.",
         "",
+        "*server cores / CPU us per event*: the server process's CPU time during the load "
+        "phase, per second and per stored event; one process, so its Python code runs on "
+        "about one core at a time (the GIL), and ingest is bounded by its CPU per event. "
         "*columns load*: after the restart, the server loads the stored events into its "
         "in-memory event columns in the background (`causality.api.columns`); *markov "
         "uncached* is timed once they are loaded. *load avg*: the machine's 1-minute load "
         "average at the start and end of the back end's run (2 cores, shared).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cpu(load_result: dict) -> str:
+    if load_result.get("server_cores") is None:
+        return "n/a"
+    return f"{load_result['server_cores']:.2f} / {load_result['server_cpu_us_per_event']:.0f}"
 
 
 def main() -> int:
