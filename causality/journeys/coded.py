@@ -140,12 +140,13 @@ def coded_segments(
     is_conversion: np.ndarray,
     value: np.ndarray,
     *,
-    lookback: pd.Timedelta | None,
+    lookback: pd.Timedelta | int | None,
 ) -> Segments:
     """Cut coded, time-ordered events into segments, as `Journeys.from_events` does.
 
-    Parameters as for `journeys_from_coded`; no event is needed (none gives no
-    segment). `journeys_from_coded` makes the journeys of the segments;
+    Parameters as for `journeys_from_coded`, except that ``lookback`` may also be an
+    int in the unit of ``times`` (whatever it is), and no event is needed (none gives
+    no segment). `journeys_from_coded` makes the journeys of the segments;
     `causality.api.columns.paths` keeps them per person, to replace one person's
     journeys when new events arrive.
     """
@@ -164,7 +165,8 @@ def coded_segments(
     if lookback is None:
         in_window = ~conv
     else:
-        in_window = ~conv & (t >= (t[last_sorted] - lookback.value)[segment])
+        span = lookback if isinstance(lookback, int) else lookback.value  # ns
+        in_window = ~conv & (t >= (t[last_sorted] - span)[segment])
     del t, conv
     kept_rows = order[in_window]
     last_row = order[last_sorted]

@@ -85,6 +85,8 @@ def random_batches(seed: int, n_batches: int = 6, size: int = 60) -> list[list[d
             else:
                 name = "purchase" if rng.random() < 0.7 else "lead"
                 conv = {"name": name, "value": f"{rng.uniform(1, 90):.2f}"}
+                if rng.random() < 0.15:  # a conversion without a value counts as 0
+                    del conv["value"]
                 if rng.random() < 0.3:
                     conv["order_id"] = f"o{int(rng.integers(30))}"
                 event.update(event_type="conversion", conversion=conv)

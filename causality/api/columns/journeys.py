@@ -130,10 +130,10 @@ class WindowInput:
     Rows are in time order. ``pid`` names each row's person stably across snapshots
     (int32): a user code, or ``-1 - code`` of an anonymous id. ``owner`` maps an
     anonymous id to the user its rows join through a row of the window holding both
-    ids (-1: none). ``ts`` is in microseconds since the epoch. What only a cut from
-    scratch reads is made when asked for: `person` (every row's person in
-    `Journeys.from_events` order), `times` (nanoseconds) and the rows' channels
-    (``codes``); an update reads a few persons' rows only.
+    ids (-1: none). ``ts`` is in microseconds since the epoch; ``stored_value`` is
+    NaN where an event has no value. What only a cut from scratch reads is made when
+    asked for: `person` (every row's person in `Journeys.from_events` order) and the
+    rows' channels (``codes``); an update reads a few persons' rows only.
     """
 
     pid: np.ndarray
@@ -141,7 +141,7 @@ class WindowInput:
     is_conv: np.ndarray
     codes: ChannelCodes
     channels: tuple[str, ...]
-    stored_value: np.ndarray  # NaN where an event has no value
+    stored_value: np.ndarray
     owner: np.ndarray
     user_rank: np.ndarray
     anon_rank: np.ndarray
@@ -164,21 +164,6 @@ class WindowInput:
         person[is_user] = self.user_rank[self.pid[is_user]]
         person[~is_user] = len(self.user_rank) + self.anon_rank[-1 - self.pid[~is_user]]
         return person
-
-    @functools.cached_property
-    def value(self) -> np.ndarray:
-        """Every row's value, 0 where it has none."""
-        return self.value_at(slice(None))
-
-    def value_at(self, rows: np.ndarray | slice) -> np.ndarray:
-        """The value of ``rows``, 0 where a row has none."""
-        value = self.stored_value[rows]
-        return np.where(np.isnan(value), 0.0, value)
-
-    @functools.cached_property
-    def times(self) -> np.ndarray:
-        """Every row's time in nanoseconds since the epoch."""
-        return self.ts * 1000
 
     def order_key(self, pid: np.ndarray) -> np.ndarray:
         """The ``person`` order key of persons named by ``pid``, ranked by this window's labels."""

@@ -199,17 +199,26 @@ class WindowPaths:
 
 
 def _segments(source: WindowInput, rows: np.ndarray | None, lookback_days: int) -> Segments:
-    """Segments of ``rows`` of the window (every row when None: no copy of the columns)."""
+    """Segments of ``rows`` of the window (every row when None: no copy of the columns).
+
+    Cut on the stored microseconds and values: no row-sized nanosecond or filled-value
+    copies, which cost a tenth of a cut from scratch over ten million events.
+    """
     if rows is None:
-        columns = (source.person, source.times, source.is_conv, source.value)
-    else:  # the rows' persons and times only, not every row's
+        columns = (source.person, source.ts, source.is_conv, source.stored_value)
+    else:  # the rows' persons only, not every row's
         columns = (
             source.order_key(source.pid[rows]),
-            source.ts[rows] * 1000,
+            source.ts[rows],
             source.is_conv[rows],
-            source.value_at(rows),
+            source.stored_value[rows],
         )
-    return coded_segments(*columns, lookback=pd.Timedelta(days=lookback_days))
+    segments = coded_segments(*columns, lookback=lookback_days * _DAY_US)
+    np.nan_to_num(segments.value, copy=False, nan=0.0)  # a conversion without a value: 0
+    return segments
+
+
+_DAY_US = 86_400 * 1_000_000
 
 
 def _records(
