@@ -25,6 +25,7 @@ from causality.api.columns.facts import LabelFacts
 from causality.api.columns.journeys import FactsCache, window_input, window_journeys
 from causality.api.columns.labels import Labels
 from causality.errors import CausalityWarning
+from causality.journeys import coded
 from causality.journeys.coded import journeys_from_coded, stable_order
 from tests.api.test_event_columns import QUERIES, random_batches
 
@@ -293,6 +294,26 @@ def test_stable_order_is_numpys_stable_argsort():
     for high in (3, 70_000, 2**40):
         keys = rng.integers(0, high, 5_000)
         np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+_ORDER_KEYS = [
+    [0],
+    [5, 5, 5, 5],
+    [2, 0, 2, 1, 0, 2],
+    list(range(9, -1, -1)),
+    np.random.default_rng(1).integers(0, 40, 3_000).tolist(),
+    np.random.default_rng(2).integers(0, 200_000, 3_000).tolist(),
+]
+
+
+@pytest.mark.parametrize(
+    ("order", "keys"),
+    [(coded._counting_order, keys) for keys in _ORDER_KEYS]
+    + [(coded._radix_order, keys) for keys in [*_ORDER_KEYS, [2**33, 7, 2**33, 0, 2**17 + 1, 7]]],
+)
+def test_both_stable_orders_equal_numpys(order, keys):
+    keys = np.asarray(keys, dtype=np.int64)
+    np.testing.assert_array_equal(order(keys), np.argsort(keys, kind="stable"))
 
 
 def test_path_tables_are_freed_without_the_cycle_collector(api):
