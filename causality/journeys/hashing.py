@@ -34,14 +34,36 @@ def path_hashes(
         return empty, empty, lengths
     starts = offsets[:-1]
     position = np.arange(len(codes), dtype=np.int64) - np.repeat(starts, lengths)
-    key = (codes.astype(np.uint64) + np.uint64(1)) | (position.astype(np.uint64) << np.uint64(32))
     with np.errstate(over="ignore"):
-        hashed = _splitmix64(key)
+        hashed = _pair_hashes(np.asarray(codes), position, int(lengths.max()))
         first = np.add.reduceat(hashed, starts)
         # A second, different function of the same hash: cheaper than mixing twice, and a
         # collision must then hold for both sums at once.
         second = np.add.reduceat(hashed * (hashed | np.uint64(1)), starts)
     return first, second, lengths
+
+
+#: Pair hashes are looked up in a table of (channels x longest path) entries up to this.
+_TABLE_PAIRS = 1 << 20
+
+
+def _pair_hashes(codes: np.ndarray, position: np.ndarray, longest: int) -> np.ndarray:
+    """``splitmix64((code + 1) | position << 32)`` of every touch.
+
+    Computed once per distinct (channel, position) pair and gathered when the pairs
+    are few (channels times the longest path): one pass over the touches instead of
+    the mixer's ten.
+    """
+    n_codes = int(codes.max()) + 1 if len(codes) else 0
+    if 0 < n_codes * longest <= _TABLE_PAIRS and codes.min() >= 0:
+        pair_code = np.arange(n_codes, dtype=np.uint64)
+        pair_position = np.arange(longest, dtype=np.uint64)
+        table = _splitmix64(
+            (pair_code[None, :] + np.uint64(1)) | (pair_position[:, None] << np.uint64(32))
+        ).ravel()
+        return table[position * n_codes + codes]
+    key = (codes.astype(np.uint64) + np.uint64(1)) | (position.astype(np.uint64) << np.uint64(32))
+    return _splitmix64(key)
 
 
 def path_group_ids(codes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, int]:
