@@ -43,3 +43,14 @@ def test_the_table_is_used_for_few_pairs_and_skipped_for_many(monkeypatch):
     monkeypatch.setattr(hashing, "_TABLE_PAIRS", 8)
     hashing.path_hashes(np.array([0, 1, 2, 1, 0]), offsets)
     assert calls == [5]  # over the limit: every touch mixed
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(0, 2**64 - 1), max_size=200))
+def test_sorted_factorize_is_numpys_unique_with_inverse(values):
+    keys = np.array(values, dtype=np.uint64)
+    distinct, ids = hashing.sorted_factorize(keys)
+    ref_distinct, ref_ids = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(distinct, ref_distinct)
+    np.testing.assert_array_equal(ids, ref_ids.ravel())
+    assert ids.dtype == np.int64

@@ -27,7 +27,7 @@ from causality.api.columns.journeys import WindowInput, WindowJourneys
 from causality.api.columns.store import Delta
 from causality.journeys import Journeys
 from causality.journeys.coded import Segments, coded_segments
-from causality.journeys.hashing import path_hashes  # what `Journeys.by_path` groups by
+from causality.journeys.hashing import path_hashes, sorted_factorize  # as `Journeys.by_path`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,8 +261,7 @@ def _group(
     (about one chance in 2**64 per pair), `path_group_ids` orders paths by all three
     keys, and so does this with ``exact``; without it, (None, ...) says so instead.
     """
-    distinct, ids = np.unique(first, return_inverse=True)
-    ids = ids.ravel()
+    distinct, ids = sorted_factorize(first)
     rep = np.empty(len(distinct), dtype=np.int64)
     rep[ids] = np.arange(len(ids))
     if not (np.array_equal(second[rep][ids], second) and np.array_equal(length[rep][ids], length)):
