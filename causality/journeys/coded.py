@@ -165,7 +165,7 @@ def coded_segments(
     if lookback is None:
         in_window = ~conv
     else:
-        span = lookback if isinstance(lookback, int) else lookback.value  # ns
+        span = int(lookback) if isinstance(lookback, int | np.integer) else lookback.value
         in_window = ~conv & (t >= (t[last_sorted] - span)[segment])
     del t, conv
     kept_rows = order[in_window]

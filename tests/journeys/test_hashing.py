@@ -1,4 +1,4 @@
-"""Path hashes: the table of (channel, position) hashes equals the mixer itself."""
+"""Path hashes: the table of (channel, position) hashes equals the mixer; sorted factorize."""
 
 from __future__ import annotations
 
