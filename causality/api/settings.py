@@ -142,7 +142,8 @@ class Settings:
         object.__setattr__(self, "currency", currency)
         if self.key_cache_s < 0:
             raise ConfigurationError(
-                f"key_cache_s must be >= 0 seconds (0: no key cache); got {self.key_cache_s}"
+                "key_cache_s (causality serve --key-cache-seconds) must be >= 0 seconds "
+                f"(0: read keys on every request); got {self.key_cache_s}"
             )
         if self.workers < 0:
             raise ConfigurationError(f"workers must be >= 0; got {self.workers}")

@@ -150,26 +150,24 @@ class WindowInput:
 
     @functools.cached_property
     def person(self) -> np.ndarray:
-        """Every row's person, ordered as `Journeys.from_events` orders them.
+        """Every row's person, ordered as `Journeys.from_events` orders them (`order_key`).
 
-        Users by id, then anonymous ids no row links, by id (`order_key`), in int32
-        when the persons fit (they halve the bytes the person sort moves).
+        In int32 when the persons fit: it halves the bytes the person sort moves.
         """
         n_persons = len(self.user_rank) + len(self.anon_rank)
         dtype = np.int32 if n_persons <= np.iinfo(np.int32).max else np.int64
-        if len(self.pid) == 0 or self.pid.min() >= 0:  # users only: one gather
-            return self.user_rank[self.pid].astype(dtype, copy=False)
-        person = np.empty(len(self.pid), dtype=dtype)
-        is_user = self.pid >= 0
-        person[is_user] = self.user_rank[self.pid[is_user]]
-        person[~is_user] = len(self.user_rank) + self.anon_rank[-1 - self.pid[~is_user]]
-        return person
+        return self.order_key(self.pid, dtype=dtype)
 
-    def order_key(self, pid: np.ndarray) -> np.ndarray:
-        """The ``person`` order key of persons named by ``pid``, ranked by this window's labels."""
-        pid = np.asarray(pid, dtype=np.int64)
+    def order_key(self, pid: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+        """The order key of persons named by ``pid``, ranked by this window's labels.
+
+        Users by id, then anonymous ids no row links, by id.
+        """
+        pid = np.asarray(pid)
+        if len(pid) == 0 or pid.min() >= 0:  # users only: one gather
+            return self.user_rank[pid].astype(dtype, copy=False)
+        key = np.empty(len(pid), dtype=dtype)
         is_user = pid >= 0
-        key = np.empty(len(pid), dtype=np.int64)
         key[is_user] = self.user_rank[pid[is_user]]
         key[~is_user] = len(self.user_rank) + self.anon_rank[-1 - pid[~is_user]]
         return key

@@ -83,8 +83,8 @@ def cut_window(
         # One code per person: a user id, else an anonymous id (never both: the SQL
         # gives every row without a user an anonymous id). Built in one int64 array:
         # row-sized temporaries cost fresh pages, more than the arithmetic on them.
-        out = np.add(anon[rows], n_users, dtype=np.int64)
-        np.copyto(out, user[rows], where=user[rows] >= 0)
+        out, own = np.add(anon[rows], n_users, dtype=np.int64), user[rows]
+        np.copyto(out, own, where=own >= 0)
         return out
 
     keep = _kept(cols["ts"], is_conv, person, query.start_us, n_users + snapshot.n_anons)
